@@ -1,0 +1,45 @@
+"""Shared fixtures: seeded random generators and the corner-case graphs of GUIDE.md."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from minignn.graph import Graph
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same random state."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def empty_graph():
+    return Graph(edge_index=torch.empty(2, 0, dtype=torch.int64), x=torch.empty(0, 3))
+
+
+@pytest.fixture
+def single_node():
+    return Graph(edge_index=torch.empty(2, 0, dtype=torch.int64), x=torch.randn(1, 3))
+
+
+@pytest.fixture
+def isolated_nodes():
+    """A path 0 -> 1 -> 2 and two trailing isolated nodes 3 and 4."""
+    return Graph(edge_index=torch.tensor([[0, 1], [1, 2]]), x=torch.randn(5, 3))
+
+
+@pytest.fixture
+def self_loop():
+    """A triangle with a self-loop on node 0."""
+    return Graph(edge_index=torch.tensor([[0, 0, 1, 2], [0, 1, 2, 0]]), x=torch.randn(3, 3))
+
+
+@pytest.fixture
+def corner_graphs(empty_graph, single_node, isolated_nodes, self_loop):
+    return {"empty": empty_graph, "single": single_node, "isolated": isolated_nodes, "self_loop": self_loop}

@@ -1,0 +1,73 @@
+"""The book's structure: every page in the toc exists, every page is in the toc, and notebooks are
+committed clean (no outputs), start with the Colab setup cell and import minignn."""
+
+import json
+import pathlib
+import re
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+SETUP_CELL_MARK = '"google.colab" in sys.modules'
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections", []))
+            walk(entry.get("chapters", []))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []))
+    walk(toc.get("chapters", []))
+    return files
+
+
+def resolve(entry: str) -> pathlib.Path:
+    matches = [ROOT / f"{entry}{ext}" for ext in (".ipynb", ".md") if (ROOT / f"{entry}{ext}").exists()]
+    assert len(matches) == 1, f"toc entry {entry!r} must name exactly one .ipynb or .md file, found {matches}"
+    return matches[0]
+
+
+def notebooks() -> list[pathlib.Path]:
+    return [p for p in (resolve(f) for f in toc_files()) if p.suffix == ".ipynb"]
+
+
+def test_every_toc_entry_exists():
+    for entry in toc_files():
+        resolve(entry)
+
+
+def test_every_page_is_in_the_toc():
+    listed = {resolve(f) for f in toc_files()}
+    pages = {p for p in BOOK.rglob("*") if p.suffix in {".md", ".ipynb"} and ".ipynb_checkpoints" not in p.parts and not p.name.endswith(".nbmake.ipynb")}
+    assert pages - listed == set(), f"pages not in _toc.yml: {sorted(str(p) for p in pages - listed)}"
+
+
+@pytest.mark.parametrize("nb", notebooks(), ids=lambda p: p.name)
+def test_notebook_is_committed_clean(nb):
+    """No outputs and no execution counts (CI executes notebooks in place only after this test ran)."""
+    cells = json.loads(nb.read_text())["cells"]
+    dirty = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    assert not dirty, f"{nb.name}: cells {dirty} carry outputs or execution counts; strip them before committing"
+
+
+@pytest.mark.parametrize("nb", notebooks(), ids=lambda p: p.name)
+def test_notebook_starts_with_setup_cell_and_imports_minignn(nb):
+    cells = json.loads(nb.read_text())["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    assert code and SETUP_CELL_MARK in code[0], f"{nb.name}: the first code cell must be the Colab setup cell"
+    assert any(re.search(r"^\s*(import minignn|from minignn)", src, re.M) for src in code), f"{nb.name} imports nothing from minignn"
+
+
+@pytest.mark.parametrize("nb", notebooks(), ids=lambda p: p.name)
+def test_notebook_has_no_machine_specific_paths(nb):
+    src = nb.read_text()
+    assert not re.search(r"(/tmp/|/root/|/home/|/Users/|/work/)", src), f"{nb.name} holds an absolute path"
