@@ -122,6 +122,15 @@ class Graph:
         if self.batch is not None:
             if self.batch.dtype != torch.int64 or self.batch.shape != (n,):
                 raise ValueError(f"batch must be an int64 tensor of shape [{n}], got {self.batch.dtype} {list(self.batch.shape)}")
+        counts = (self.num_nodes_per_graph, self.num_edges_per_graph)
+        if any(c is not None for c in counts):
+            if any(c is None for c in counts) or self.batch is None:
+                raise ValueError("a batch needs batch, num_nodes_per_graph and num_edges_per_graph together")
+            if int(counts[0].sum()) != n or int(counts[1].sum()) != ei.shape[1]:
+                raise ValueError(
+                    f"per-graph counts add up to {int(counts[0].sum())} nodes and {int(counts[1].sum())} edges, "
+                    f"but the batch has {n} nodes and {ei.shape[1]} edges"
+                )
 
     # -- views -------------------------------------------------------------
     @property
@@ -404,6 +413,8 @@ def from_dense(adjacency: Tensor, x: Tensor | None = None) -> Graph:
 def to_dense(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None) -> Tensor:
     r"""Dense adjacency :math:`A_{ij} = \sum_{e = (i, j)} w_e`, ``[N, N]`` (row = src, column = dst)."""
     _check_edge_index(edge_index, num_nodes)
+    if edge_weight is not None and tuple(edge_weight.shape) != (edge_index.shape[1],):
+        raise ValueError(f"edge_weight must have shape [E] = [{edge_index.shape[1]}], got {list(edge_weight.shape)}")
     w = torch.ones(edge_index.shape[1]) if edge_weight is None else edge_weight
     A = torch.zeros(num_nodes, num_nodes, dtype=w.dtype, device=edge_index.device)
     return A.index_put_((edge_index[0], edge_index[1]), w, accumulate=True)

@@ -200,3 +200,17 @@ def test_to_device_keeps_values():
     g = random_graph(3, 2)
     h = g.to("cpu")
     assert torch.equal(g.x, h.x) and torch.equal(g.edge_index, h.edge_index) and h.num_nodes == 3
+
+
+def test_batch_counts_must_agree():
+    bt = batch([random_graph(3, 2), random_graph(2, 1)])
+    with pytest.raises(ValueError, match="add up to 5 nodes and 4 edges"):
+        bt.replace(num_edges_per_graph=torch.tensor([2, 2]))
+    with pytest.raises(ValueError, match="together"):
+        bt.replace(batch=None)
+
+
+def test_to_dense_rejects_weights_of_wrong_shape():
+    ei = torch.tensor([[0, 1], [1, 2]])
+    with pytest.raises(ValueError, match=r"shape \[E\] = \[2\]"):
+        to_dense(ei, 3, torch.ones(2, 1))
