@@ -1,0 +1,103 @@
+r"""Atom types: the alphabet of elements of a data set, as contiguous indices for an embedding.
+
+A data set uses a few elements, its alphabet :math:`\mathcal{Z}` (QM7: H, C, N, O, S =
+``[1, 6, 7, 8, 16]``; QM9: H, C, N, O, F = ``[1, 6, 7, 8, 9]``).  A network embeds an
+atom by a row of a table ``torch.nn.Embedding(K, F)`` with :math:`K = |\mathcal{Z}|`,
+so the atomic numbers are mapped to contiguous types :math:`t(z) \in \{0, \dots, K-1\}`.
+
+Book: chapter *QM7*, section "Molecules as graphs".
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["SYMBOLS", "element_symbol", "AtomTypes", "QM7_TYPES", "QM9_TYPES"]
+
+#: Element symbols by atomic number (``SYMBOLS[0]`` is a placeholder).
+SYMBOLS = tuple(
+    "X H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr "
+    "Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe".split()
+)
+
+
+def element_symbol(z: int) -> str:
+    """Symbol of atomic number ``z`` ("Cl" for 17), or ``"?"`` when not tabulated."""
+    return SYMBOLS[z] if 0 < z < len(SYMBOLS) else "?"
+
+
+class AtomTypes:
+    r"""The alphabet of a data set: atomic numbers :math:`z` -> contiguous types :math:`t(z)`.
+
+    $$t(z) = \#\{z' \in \mathcal{Z} : z' < z\}, \qquad z \in \mathcal{Z}$$
+
+    for the sorted alphabet :math:`\mathcal{Z}` (e.g. ``[1, 6, 7, 8, 16]`` for QM7, so
+    S has type 4).  An element outside the alphabet raises ``ValueError``.
+
+    Args:
+        elements: the atomic numbers of the alphabet.
+        name: the data set's name, used in error messages.
+
+    Book: chapter *QM7*, section "Molecules as graphs".
+    """
+
+    def __init__(self, elements: Sequence[int], name: str = "given"):
+        elements = sorted(int(z) for z in elements)
+        if not elements or elements[0] < 1 or len(set(elements)) != len(elements):
+            raise ValueError(f"elements must be distinct atomic numbers >= 1, got {elements}")
+        self.elements: tuple[int, ...] = tuple(elements)
+        self.name = name
+        self._table = torch.full((elements[-1] + 1,), -1, dtype=torch.int64)
+        self._table[torch.tensor(elements)] = torch.arange(len(elements))
+
+    def __len__(self) -> int:
+        return len(self.elements)
+
+    def __repr__(self) -> str:
+        return f"AtomTypes({self.name}: {', '.join(element_symbol(z) for z in self.elements)})"
+
+    @property
+    def symbols(self) -> list[str]:
+        return [element_symbol(z) for z in self.elements]
+
+    def check(self, z: Tensor) -> None:
+        """Raise ``ValueError`` naming the first element of ``z`` outside the alphabet."""
+        z = torch.as_tensor(z).reshape(-1).long()
+        if z.numel() == 0:
+            return
+        lo, hi = (int(v) for v in torch.aminmax(z))
+        if 0 <= lo and hi < 1024:  # fast path: which values occur, by counting
+            present = set(torch.bincount(z).nonzero()[:, 0].tolist())
+        else:
+            present = set(z.unique().tolist())
+        bad = sorted(present - set(self.elements))
+        if bad:
+            more = f" (unknown elements: {bad})" if len(bad) > 1 else ""
+            raise ValueError(
+                f"element {bad[0]} ({element_symbol(bad[0])}) is not in the {self.name} alphabet "
+                f"{list(self.elements)}{more}"
+            )
+
+    def index(self, z: Tensor) -> Tensor:
+        """Types :math:`t(z)`, int64, same shape as ``z``."""
+        z = torch.as_tensor(z)
+        self.check(z)
+        return self._table[z.long()]
+
+    def atomic_numbers(self, types: Tensor) -> Tensor:
+        """The inverse map :math:`t \\mapsto z`, int64, same shape as ``types``."""
+        types = torch.as_tensor(types).long()
+        if types.numel() and (int(types.min()) < 0 or int(types.max()) >= len(self)):
+            raise ValueError(f"atom types must lie in [0, {len(self) - 1}] for {self!r}, got {types.unique().tolist()}")
+        return torch.tensor(self.elements, dtype=torch.int64)[types]
+
+    def one_hot(self, z: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+        """One-hot atom types ``[n, K]`` (float, default dtype)."""
+        return torch.nn.functional.one_hot(self.index(z), len(self)).to(dtype or torch.get_default_dtype())
+
+
+QM7_TYPES = AtomTypes([1, 6, 7, 8, 16], "QM7")
+QM9_TYPES = AtomTypes([1, 6, 7, 8, 9], "QM9")

@@ -1,0 +1,191 @@
+"""Scatter: the aggregation U(M)_j = sum over incoming edges i > j of M_ij.
+
+``scatter(src, index)`` is the loop ``for x, i in zip(src, index): out[i] += x``.
+It is also a sparse matrix product: ``out = B @ src`` where ``B[j, e] = 1`` if
+``index[e] == j`` (the destination incidence matrix).
+
+Book: chapter scatter, section The loop, scatter and the matrix.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import torch
+
+REDUCES = ("sum", "mean", "max", "min")
+BACKENDS = ("torch", "torch_scatter", "csr")
+
+
+@functools.lru_cache(maxsize=1)
+def _import_torch_scatter():
+    try:
+        import torch_scatter
+    except Exception:  # ImportError, or a wheel built against another torch
+        return None
+    return torch_scatter
+
+
+def has_torch_scatter() -> bool:
+    """True if ``torch_scatter`` is importable and not disabled.
+
+    Setting the environment variable ``MINIGNN_NO_TORCH_SCATTER=1`` makes
+    minignn behave as if torch_scatter were not installed.
+    """
+    if os.environ.get("MINIGNN_NO_TORCH_SCATTER", "") not in ("", "0"):
+        return False
+    return _import_torch_scatter() is not None
+
+
+def check_index(index, num_items: int, dim_size, what: str = "index") -> int:
+    """Validate an integer index of length ``num_items``; return ``dim_size``."""
+    if not isinstance(index, torch.Tensor):
+        raise ValueError(f"{what} must be a torch.Tensor, got {type(index).__name__}")
+    if index.dtype.is_floating_point or index.dtype.is_complex or index.dtype == torch.bool:
+        raise ValueError(f"{what} must have an integer dtype (torch.long), got {index.dtype}")
+    if index.dim() != 1:
+        raise ValueError(f"{what} must be 1-D of shape [E], got shape {tuple(index.shape)}")
+    if index.numel() != num_items:
+        raise ValueError(
+            f"{what} has {index.numel()} entries but src has {num_items} along dim; "
+            "they must have the same length"
+        )
+    if index.numel() > 0:
+        lo, hi = torch.aminmax(index)
+        lo, hi = int(lo), int(hi)
+    else:
+        lo, hi = 0, -1
+    if dim_size is None:
+        dim_size = hi + 1
+    dim_size = int(dim_size)
+    if dim_size < 0:
+        raise ValueError(f"dim_size must be >= 0, got {dim_size}")
+    if lo < 0:
+        raise ValueError(f"{what} must be non-negative, got min {what} = {lo}")
+    if hi >= dim_size:
+        raise ValueError(
+            f"{what} must be < dim_size = {dim_size}, got max {what} = {hi}; "
+            "pass a larger dim_size (the number of nodes)"
+        )
+    return dim_size
+
+
+def check_reduce(reduce: str, allowed=REDUCES) -> None:
+    if reduce not in allowed:
+        raise ValueError(f"reduce must be one of {allowed}, got {reduce!r}")
+
+
+def _broadcast_shape(ndim: int, dim: int):
+    return [-1 if d == dim else 1 for d in range(ndim)]
+
+
+def _scatter_torch(src, index, dim, dim_size, reduce):
+    shape = list(src.shape)
+    shape[dim] = dim_size
+    if reduce in ("sum", "mean"):
+        out = src.new_zeros(shape).index_add(dim, index, src)
+        if reduce == "mean":
+            count = torch.bincount(index, minlength=dim_size).clamp_(min=1)
+            out = out / count.to(src.dtype).view(_broadcast_shape(src.dim(), dim))
+        return out
+    expanded = index.view(_broadcast_shape(src.dim(), dim)).expand_as(src)
+    op = "amax" if reduce == "max" else "amin"
+    return src.new_zeros(shape).scatter_reduce(dim, expanded, src, op, include_self=False)
+
+
+def _scatter_torch_scatter(src, index, dim, dim_size, reduce):
+    ts = _import_torch_scatter()
+    return ts.scatter(src, index, dim=dim, dim_size=dim_size, reduce=reduce)
+
+
+def _scatter_csr(src, index, dim, dim_size, reduce):
+    from minignn.plan import AggregationPlan
+
+    moved = src.movedim(dim, 0)
+    out = AggregationPlan.from_index(index, dim_size, check=False).aggregate(moved, reduce)
+    return out.movedim(0, dim)
+
+
+_BACKEND_FN = {"torch": _scatter_torch, "torch_scatter": _scatter_torch_scatter, "csr": _scatter_csr}
+
+
+def is_sorted(index) -> bool:
+    """True if ``index`` is non-decreasing (e.g. ``dst`` of destination-sorted edges, ``batch``)."""
+    return index.numel() < 2 or bool((index[1:] >= index[:-1]).all())
+
+
+def choose_backend(reduce: str, backend=None, src=None, index=None) -> str:
+    """The backend used for ``reduce``: ``backend`` if given, else the fastest available.
+
+    Default: ``"csr"`` (one streaming pass) for a sum or mean of floats over a sorted index,
+    otherwise ``"torch_scatter"`` when installed, otherwise ``"torch"``.
+    """
+    if backend is None:
+        if (reduce in ("sum", "mean") and src is not None and src.dtype.is_floating_point
+                and index is not None and is_sorted(index)):
+            return "csr"
+        return "torch_scatter" if has_torch_scatter() else "torch"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be None or one of {BACKENDS}, got {backend!r}")
+    if backend == "torch_scatter" and not has_torch_scatter():
+        raise ValueError(
+            "backend='torch_scatter' requested but torch_scatter is not importable "
+            "(or MINIGNN_NO_TORCH_SCATTER is set); use backend=None or 'torch'"
+        )
+    if backend == "csr" and reduce not in ("sum", "mean"):
+        raise ValueError(f"backend='csr' supports reduce 'sum' and 'mean' only, got {reduce!r}")
+    return backend
+
+
+def scatter_unchecked(src, index, dim, dim_size, reduce, backend=None):
+    """:func:`scatter` without input validation (``index`` already checked, ``dim >= 0``)."""
+    return _BACKEND_FN[choose_backend(reduce, backend, src, index)](src, index, dim, dim_size, reduce)
+
+
+def scatter(src, index, dim: int = 0, dim_size=None, reduce: str = "sum", backend=None):
+    r"""Reduce the slices of ``src`` that share an index: ``out[index[e]] (+)= src[e]``.
+
+    $$\mathrm{out}_j = \bigoplus_{e \,:\, \mathrm{index}_e = j} \mathrm{src}_e,
+    \qquad U(M)_j = \sum_{i > j} M_{ij}$$
+
+    with $\bigoplus$ a sum, mean, max or min; a destination with no entry gets 0.
+
+    Args:
+        src: tensor with ``src.shape[dim] == E``, e.g. messages ``[E, F]`` or ``[E, F1, F2]``.
+        index: integer tensor ``[E]`` with values in ``[0, dim_size)`` (e.g. ``dst``).
+        dim: dimension of ``src`` that is reduced.
+        dim_size: size of the output along ``dim`` (the number of nodes); give it
+            explicitly to keep trailing isolated nodes. Default ``index.max() + 1``.
+        reduce: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
+        backend: ``None`` (fastest available: ``"csr"`` for a sum or mean over a sorted
+            index, else ``"torch_scatter"`` if installed, else ``"torch"``), or one of them.
+
+    Returns:
+        ``src.shape`` with ``dim`` replaced by ``dim_size``, e.g. ``[num_nodes, F]``.
+
+    Book: chapter scatter, section The loop, scatter and the matrix.
+    """
+    if not isinstance(src, torch.Tensor):
+        raise ValueError(f"src must be a torch.Tensor, got {type(src).__name__}")
+    if src.dim() == 0:
+        raise ValueError("src must have at least one dimension, got a 0-d tensor")
+    if not -src.dim() <= dim < src.dim():
+        raise ValueError(f"dim must be in [{-src.dim()}, {src.dim()}) for src of shape "
+                         f"{tuple(src.shape)}, got {dim}")
+    dim = dim % src.dim()
+    check_reduce(reduce)
+    dim_size = check_index(index, src.shape[dim], dim_size)
+    return scatter_unchecked(src, index.long(), dim, dim_size, reduce, backend)
+
+
+def __getattr__(name):
+    # ``from minignn.scatter import AggregationPlan`` works; lazy to avoid an import cycle.
+    if name == "AggregationPlan":
+        from minignn import plan
+
+        return getattr(plan, name)
+    raise AttributeError(f"module 'minignn.scatter' has no attribute {name!r}")
+
+
+__all__ = ["scatter", "AggregationPlan", "has_torch_scatter", "REDUCES", "BACKENDS"]
