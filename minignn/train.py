@@ -1,0 +1,603 @@
+r"""Training a graph regressor: composition baseline, standardised residual, AdamW.
+
+$$\hat y_g = \underbrace{b + \sum_{j \in g} w_{t_j}}_{\text{baseline}} + \mu + \sigma\, f_\theta(G_g)$$
+
+The baseline is a least-squares fit of the target on the composition of each graph (how
+many nodes of each type :math:`t_j` it has); :math:`\mu, \sigma` standardise the residual it
+leaves on the training set; the model learns :math:`z_g = (y_g - \text{baseline}_g - \mu) / \sigma`
+with AdamW, a cosine learning rate after a linear warmup (stepped per optimiser step),
+gradient clipping, and early stopping on the validation MAE in target units.
+
+**Model interface**: ``model(batch: Graph) -> [num_graphs]`` (or ``[num_graphs, 1]``), the
+standardised residual :math:`f_\theta`; :class:`Trainer` adds back baseline, :math:`\mu` and :math:`\sigma`.
+
+**Scaling out**: under ``torchrun --nproc_per_node=N`` (which sets ``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK``) the process group starts (gloo on CPU, nccl on CUDA), the model is wrapped in
+``DistributedDataParallel`` and each rank takes an equal, disjoint shard of every global batch.
+DDP averages the gradients over ranks, so a step equals a single-process step on the global
+batch.  Only rank 0 prints and writes checkpoints.  Command line (same under torchrun):
+``python -m minignn.train --dataset synthetic --epochs 3 --device cpu``.
+
+Book: chapter qm7, section Training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from minignn.graph import Graph, batch as batch_graphs, to_undirected
+from minignn.mpnn import MPNN
+from minignn.pooling import sum_pool
+
+try:
+    from tqdm.auto import tqdm
+except ImportError:  # progress bars are optional
+    tqdm = None
+
+__all__ = ["composition", "CompositionBaseline", "Standardizer", "GraphLoader", "cosine_schedule", "TrainConfig",
+           "History", "Trainer", "predict", "evaluate", "save_checkpoint", "load_checkpoint", "init_distributed",
+           "synthetic_graphs", "TypeMPNN", "main"]
+
+FORMAT = "minignn.train/1"
+LOSSES = {"mse": nn.functional.mse_loss, "l1": nn.functional.l1_loss}
+
+
+def composition(g: Graph, num_types: int) -> Tensor:
+    r"""Composition :math:`c_{gk} = \#\{j \in g : t_j = k\}`, ``[num_graphs, num_types]`` float64.
+
+    Args: ``g`` a graph or a batch whose ``x`` holds integer node types ``[num_nodes]``; ``num_types`` K.
+    """
+    x = g.x
+    if x is None or x.is_floating_point() or x.dim() != 1:
+        got = "None" if x is None else f"{x.dtype} {list(x.shape)}"
+        raise ValueError(f"composition needs integer node types x [num_nodes], got {got} (or use baseline=False)")
+    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= num_types):
+        raise ValueError(f"node types must lie in [0, {num_types - 1}], got [{int(x.min())}, {int(x.max())}]")
+    return sum_pool(nn.functional.one_hot(x, num_types).double(), g.batch, g.num_graphs)
+
+
+class CompositionBaseline:
+    r"""Per-type linear baseline :math:`\text{baseline}_g = b + \sum_k c_{gk} w_k`, fitted by least squares:
+
+    $$(w, b) = \arg\min_{w, b} \sum_g \Big(y_g - b - \sum_k c_{gk} w_k\Big)^2$$
+
+    in float64 with ``torch.linalg.lstsq`` (driver gelsd: the minimum-norm solution when columns
+    are collinear, e.g. graphs of one size and a bias).  Args: ``num_types`` K; ``bias``: fit b.
+    ``fit(counts [G, K], y [G])``; ``predict(counts [G, K]) -> [G]`` float64.
+    """
+
+    def __init__(self, num_types: int, bias: bool = True):
+        self.num_types, self.bias = int(num_types), bool(bias)
+        self.weight, self.intercept = None, torch.zeros((), dtype=torch.float64)  # w [K], b
+
+    def _check(self, counts: Tensor) -> Tensor:
+        if not isinstance(counts, Tensor) or counts.dim() != 2 or counts.shape[1] != self.num_types:
+            got = list(counts.shape) if isinstance(counts, Tensor) else type(counts).__name__
+            raise ValueError(f"counts must have shape [num_graphs, num_types={self.num_types}], got {got}")
+        return counts.double()
+
+    def fit(self, counts: Tensor, y: Tensor) -> "CompositionBaseline":
+        counts, y = self._check(counts).cpu(), torch.as_tensor(y, dtype=torch.float64).cpu().reshape(-1)
+        if counts.shape[0] == 0 or y.numel() != counts.shape[0]:
+            raise ValueError(f"fit needs one target per graph and at least one graph, got {counts.shape[0]} "
+                             f"graphs and {y.numel()} targets")
+        A = torch.cat([counts, torch.ones(len(y), 1, dtype=torch.float64)], 1) if self.bias else counts
+        solution = torch.linalg.lstsq(A, y[:, None], driver="gelsd").solution[:, 0]
+        self.weight = solution[: self.num_types]
+        self.intercept = solution[-1] if self.bias else self.intercept
+        return self
+
+    def predict(self, counts: Tensor) -> Tensor:
+        if self.weight is None:
+            raise ValueError("CompositionBaseline.predict called before fit")
+        counts = self._check(counts)
+        return counts @ self.weight.to(counts.device) + self.intercept.to(counts.device)
+
+    def state_dict(self) -> dict:
+        return {"num_types": self.num_types, "bias": self.bias, "weight": self.weight, "intercept": self.intercept}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "CompositionBaseline":
+        out = cls(state["num_types"], state["bias"])
+        out.weight, out.intercept = state["weight"], state["intercept"]
+        return out
+
+
+class Standardizer:
+    r""":math:`z = (r - \mu) / \sigma` with the mean and (population) standard deviation of the training
+    residuals; ``inverse`` gives :math:`r = \mu + \sigma z`.  A constant residual gets :math:`\sigma = 1`."""
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0):
+        self.mean, self.std = float(mean), float(std)
+
+    def fit(self, r: Tensor) -> "Standardizer":
+        r = torch.as_tensor(r, dtype=torch.float64).reshape(-1)
+        if r.numel() == 0:
+            raise ValueError("Standardizer.fit needs at least one value, got an empty tensor")
+        self.mean, std = float(r.mean()), float(r.std(correction=0))
+        self.std = std if std > 1e-12 * max(1.0, abs(self.mean)) else 1.0
+        return self
+
+    def transform(self, r: Tensor) -> Tensor:
+        return (r - self.mean) / self.std
+
+    def inverse(self, z: Tensor) -> Tensor:
+        return self.mean + self.std * z
+
+    def state_dict(self) -> dict:
+        return {"mean": self.mean, "std": self.std}
+
+
+class GraphLoader:
+    r"""Batches of graphs (merged by :func:`minignn.graph.batch`), deterministic.
+
+    With ``shuffle`` the order of epoch ``e`` is ``randperm(n)`` drawn from ``seed + e`` (see
+    ``set_epoch``).  Under DDP every rank draws the same order, cuts it into the same global
+    batches of ``batch_size`` graphs and takes every ``world_size``-th graph of each (rank r:
+    positions r, r + W, ...): disjoint shards of equal size ``batch_size / W``.  A last, smaller
+    global batch is dropped with ``drop_last``, else trimmed to a multiple of W (W = 1: kept whole).
+    """
+
+    def __init__(self, graphs, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False,
+                 rank: int = 0, world_size: int = 1):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if batch_size % world_size:
+            raise ValueError(f"the global batch_size ({batch_size}) must be a multiple of the number of ranks ({world_size})")
+        if len(graphs) == 0:
+            raise ValueError("GraphLoader needs at least one graph, got an empty dataset")
+        self.graphs, self.batch_size, self.shuffle, self.seed = graphs, batch_size, shuffle, seed
+        self.drop_last, self.rank, self.world_size, self.epoch = drop_last, rank, world_size, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        full, rest = divmod(len(self.graphs), self.batch_size)
+        return full + int(not self.drop_last and rest >= self.world_size)
+
+    def __iter__(self):
+        n, B, W = len(self.graphs), self.batch_size, self.world_size
+        order = list(range(n))
+        if self.shuffle:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        for k in range(len(self)):
+            idx = order[k * B : (k + 1) * B]
+            idx = idx[: len(idx) - len(idx) % W]  # the global batch, a multiple of W
+            yield batch_graphs([self.graphs[i] for i in idx[self.rank :: W]])
+
+
+def cosine_schedule(step: int, warmup_steps: int, total_steps: int, min_ratio: float = 0.0) -> float:
+    r"""Learning-rate factor at optimiser step :math:`s`: :math:`(s + 1) / s_w` during the warmup, then
+    :math:`\rho + (1 - \rho)\, \tfrac12 (1 + \cos \pi p)` with :math:`p = (s - s_w) / (s_{tot} - s_w)` capped at 1."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    p = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p))
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :class:`Trainer`: plain numbers and strings, stored in every checkpoint."""
+
+    max_epochs: int = 100
+    batch_size: int = 32  # the global batch: summed over ranks under DDP
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: float = 1.0  # linear warmup, then cosine decay to min_lr_ratio * lr at max_epochs
+    min_lr_ratio: float = 0.01
+    clip_grad_norm: float | None = 10.0
+    loss: str = "mse"  # "mse" or "l1", on the standardised residual
+    patience: int | None = 20  # epochs without a better validation MAE before stopping; None: never
+    restore_best: bool = True  # when training ends, load the weights of the best validation epoch
+    max_time_s: float | None = None  # wall-clock budget of one fit() call, checked after every step
+    baseline: bool = True  # fit the composition baseline (needs integer node types in x)
+    num_types: int | None = None  # default: 1 + the largest type in the training graphs
+    eval_batch_size: int = 256
+    seed: int = 0  # shuffling: the order of epoch e is drawn from seed + e
+    device: str = "cpu"
+    progress: bool = True  # tqdm bars on rank 0
+    checkpoint_path: str | None = None  # written after every epoch (rank 0, atomically)
+
+    def __post_init__(self):
+        for name in ("max_epochs", "batch_size", "eval_batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+
+
+@dataclass
+class History:
+    """Per-epoch records (lists, one entry per epoch) and why training stopped."""
+
+    epoch: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)  # mean loss on the standardised residual
+    val_mae: list = field(default_factory=list)  # in target units (nan without validation data)
+    val_rmse: list = field(default_factory=list)
+    lr: list = field(default_factory=list)  # learning rate at the end of the epoch
+    time_s: list = field(default_factory=list)  # wall-clock seconds of the epoch
+    best_epoch: int = 0
+    stop_reason: str = ""  # "max_epochs", "early_stopping", "time_budget" or "paused" (fit(epochs=k) done)
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def plot(self, axes=None):
+        """Train loss and validation MAE against the epoch, log scale; returns the two axes."""
+        import matplotlib.pyplot as plt
+
+        axes = plt.subplots(1, 2, figsize=(9, 3.5))[1] if axes is None else axes
+        for ax, values, name in zip(axes, (self.train_loss, self.val_mae), ("train loss (standardised)", "validation MAE")):
+            ax.plot(self.epoch, values, marker=".")
+            ax.set(xlabel="epoch", ylabel=name, yscale="log", title=name)
+        return axes
+
+
+def _progress(iterable, enabled: bool, **kwargs):
+    return tqdm(iterable, **kwargs) if enabled and tqdm is not None else iterable
+
+
+def _forward(model: nn.Module, batch: Graph) -> Tensor:
+    out = model(batch)
+    if not isinstance(out, Tensor) or out.shape not in ((batch.num_graphs,), (batch.num_graphs, 1)):
+        got = list(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(f"model(batch) must return [num_graphs={batch.num_graphs}] (or [num_graphs, 1]), got {got}")
+    return out.reshape(-1)
+
+
+def _targets(batch: Graph) -> Tensor:
+    if not isinstance(batch.y, Tensor) or batch.y.numel() != batch.num_graphs:
+        raise ValueError(f"every graph needs a scalar target y; the batch has y={getattr(batch.y, 'shape', batch.y)}")
+    return batch.y.reshape(-1).double()
+
+
+def _offset(batch: Graph, baseline: CompositionBaseline | None) -> Tensor:
+    """The baseline of every graph of the batch, ``[num_graphs]`` float64 (0 without baseline)."""
+    if baseline is None:
+        return torch.zeros(batch.num_graphs, dtype=torch.float64, device=batch.edge_index.device)
+    return baseline.predict(composition(batch, baseline.num_types))
+
+
+@torch.no_grad()
+def predict(model, data, baseline=None, standardizer=None, batch_size: int = 256, device="cpu", targets: bool = False):
+    r""":math:`\hat y_g = \text{baseline}_g + \mu + \sigma f_\theta(G_g)` for every graph, ``[len(data)]`` float64.
+
+    With ``targets=True`` returns the pair ``(y_hat, y)``.  The model runs in eval mode (then is restored)."""
+    standardizer, was_training, out = standardizer or Standardizer(), model.training, []
+    model.eval()
+    try:
+        for batch in GraphLoader(data, batch_size):
+            batch = batch.to(device)
+            y_hat = _offset(batch, baseline) + standardizer.inverse(_forward(model, batch).double())
+            out.append((y_hat, _targets(batch)) if targets else (y_hat,))
+    finally:
+        model.train(was_training)
+    columns = [torch.cat(column) for column in zip(*out)]
+    return tuple(columns) if targets else columns[0]
+
+
+def evaluate(model, data, baseline=None, standardizer=None, batch_size: int = 256, device="cpu",
+             distributed: bool = False) -> dict:
+    r"""``{"mae": mean |y_hat - y|, "rmse": sqrt(mean (y_hat - y)^2)}`` in target units.
+
+    With ``distributed`` (every rank must call it) each rank evaluates a shard and the sums are all-reduced."""
+    if len(data) == 0:
+        raise ValueError("evaluate needs at least one graph, got an empty dataset")
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    shard = [data[i] for i in range(rank, len(data), world)]
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # sum |e|, sum e^2, count
+    if shard:
+        y_hat, y = predict(model, shard, baseline, standardizer, batch_size, device, targets=True)
+        sums += torch.stack([(y_hat - y).abs().sum(), (y_hat - y).square().sum(), sums.new_tensor(len(y))])
+    if distributed:
+        dist.all_reduce(sums)
+    return {"mae": float(sums[0] / sums[2]), "rmse": float((sums[1] / sums[2]).sqrt())}
+
+
+def save_checkpoint(path, state: dict) -> Path:
+    """``torch.save(state)`` to a temporary file beside ``path``, then ``os.replace``: never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read a checkpoint with ``torch.load(..., weights_only=True)`` (tensors, dicts, lists, numbers, strings)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise ValueError(f"cannot read checkpoint {path} (corrupt or half-written file?): {err}") from err
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        got = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{path} is not a minignn.train checkpoint: expected format {FORMAT!r}, got {got!r}")
+    return state
+
+
+def _rng_state() -> dict:
+    py, npy = random.getstate(), np.random.get_state()
+    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python": [py[0], list(py[1]), py[2]], "numpy": [npy[0], torch.from_numpy(npy[1].astype(np.int64)), *npy[2:]]}
+
+
+def _set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    if s["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+    random.setstate((s["python"][0], tuple(s["python"][1]), s["python"][2]))
+    name, keys, *rest = s["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+
+
+def init_distributed(device: str = "cpu") -> tuple[int, int, torch.device]:
+    """Join the torchrun process group when launched by torchrun; returns ``(rank, world_size, device)``.
+
+    Backend nccl on CUDA (each rank on ``cuda:LOCAL_RANK``), gloo on CPU; ``(0, 1, device)`` without torchrun."""
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but torch.cuda.is_available() is False; use device 'cpu'")
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not dist.is_initialized():
+        return 0, 1, device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+class Trainer:
+    """Fit ``model`` (``model(batch) -> [num_graphs]``, the standardised residual) to graphs with a scalar ``y``.
+
+    On construction: fits the :class:`CompositionBaseline` and the :class:`Standardizer` on ``train_data``
+    (a list of graphs or any sized, indexable dataset), builds the :class:`GraphLoader`, AdamW and the
+    :func:`cosine_schedule`, and wraps the model in DDP under torchrun.  ``fit()`` trains;
+    ``save(path)`` and ``load(path)`` checkpoint and resume: the continuation is bit-identical, since
+    the shuffling depends only on seed and epoch and the RNG states are stored.
+    """
+
+    def __init__(self, model: nn.Module, train_data, val_data=None, config: TrainConfig | None = None):
+        self.config = cfg = config or TrainConfig()
+        if len(train_data) == 0:
+            raise ValueError("train_data is empty: the Trainer needs at least one graph")
+        if val_data is not None and len(val_data) == 0:
+            raise ValueError("val_data is empty: pass None to train without validation")
+        self.rank, self.world_size, self.device = init_distributed(cfg.device)
+        self.model, self.train_data, self.val_data = model.to(self.device), train_data, val_data
+        residual, self.baseline = torch.cat([_targets(g) for g in train_data]), None
+        if cfg.baseline:
+            largest = (int(g.x.max()) for g in train_data if g.x is not None and g.x.numel())
+            num_types = cfg.num_types or 1 + max(largest, default=0)
+            counts = torch.cat([composition(g, num_types) for g in train_data])
+            self.baseline = CompositionBaseline(num_types).fit(counts, residual)
+            residual = residual - self.baseline.predict(counts)
+        self.standardizer = Standardizer().fit(residual)
+        self.loader = GraphLoader(train_data, cfg.batch_size, True, cfg.seed, False, self.rank, self.world_size)
+        if len(self.loader) == 0:
+            raise ValueError(f"{len(train_data)} training graphs are too few for {self.world_size} ranks")
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        warmup, total = round(cfg.warmup_epochs * len(self.loader)), cfg.max_epochs * len(self.loader)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: cosine_schedule(step, warmup, total, cfg.min_lr_ratio))
+        self.net = self.model  # what the training step calls: the model, or its DDP wrapper
+        if self.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.history, self.epoch, self.step = History(), 0, 0
+        self.best_val, self.bad_epochs, self.best_state = math.inf, 0, None
+
+    def _all_reduce(self, value: float, op=None) -> float:
+        if self.world_size == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=op or dist.ReduceOp.SUM)
+        return float(t)
+
+    def _train_step(self, batch: Graph) -> float:
+        batch = batch.to(self.device)
+        z = self.standardizer.transform(_targets(batch) - _offset(batch, self.baseline))  # [G] standardised residual
+        pred = _forward(self.net, batch)
+        loss = LOSSES[self.config.loss](pred, z.to(pred.dtype))  # mean over this rank's (equal) shard
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # DDP averages the gradients over ranks: the gradient of the global-batch mean
+        if self.config.clip_grad_norm:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return loss.item()
+
+    def fit(self, epochs: int | None = None) -> History:
+        """Train up to ``epochs`` more epochs (default: until ``config.max_epochs``); returns the history.
+
+        Stops after ``patience`` epochs without a better validation MAE, or when ``max_time_s`` is spent
+        (mid-epoch; that epoch is still validated and recorded).  Unless paused by ``epochs``, the best
+        weights are restored at the end (``restore_best``)."""
+        cfg, h, start = self.config, self.history, time.perf_counter()
+        done = h.stop_reason == "early_stopping" or self.epoch >= cfg.max_epochs
+        reason = h.stop_reason if done else None
+        last = cfg.max_epochs if epochs is None else min(cfg.max_epochs, self.epoch + epochs)
+        show = cfg.progress and self.rank == 0
+        bar = _progress(range(self.epoch, self.epoch if done else last), show, desc="epochs")
+        for _ in bar:
+            t0, losses, out_of_time = time.perf_counter(), [], False
+            self.loader.set_epoch(self.epoch)
+            self.net.train()
+            for batch in _progress(self.loader, show, desc=f"epoch {self.epoch + 1}", leave=False):
+                losses.append(self._train_step(batch))
+                if cfg.max_time_s is not None:  # every rank must agree to stop
+                    out_of_time = self._all_reduce(time.perf_counter() - start > cfg.max_time_s, dist.ReduceOp.MAX) > 0
+                    if out_of_time:
+                        break
+            self.epoch += 1
+            val = {"mae": math.nan, "rmse": math.nan}
+            if self.val_data is not None:
+                val = self.evaluate(self.val_data)
+            row = {"epoch": self.epoch, "train_loss": self._all_reduce(sum(losses) / len(losses)) / self.world_size,
+                   "val_mae": val["mae"], "val_rmse": val["rmse"], "lr": self.scheduler.get_last_lr()[0],
+                   "time_s": time.perf_counter() - t0}
+            for key, value in row.items():
+                getattr(h, key).append(value)
+            if val["mae"] < self.best_val:
+                self.best_val, self.bad_epochs, h.best_epoch = val["mae"], 0, self.epoch
+                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            else:
+                self.bad_epochs += 1
+            if out_of_time:
+                reason = "time_budget"
+            elif cfg.patience and self.val_data is not None and self.bad_epochs >= cfg.patience:
+                reason = "early_stopping"
+            elif self.epoch >= cfg.max_epochs:
+                reason = "max_epochs"
+            elif self.epoch >= last:
+                reason = "paused"
+            h.stop_reason = reason or ""
+            if cfg.checkpoint_path:
+                self.save(cfg.checkpoint_path)
+            if show and tqdm is not None:
+                bar.set_postfix(loss=f"{row['train_loss']:.3g}", val_mae=f"{val['mae']:.4g}")
+            if reason:
+                break
+        if reason != "paused" and cfg.restore_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return h
+
+    def predict(self, data) -> Tensor:
+        """Predictions in target units, ``[len(data)]`` float64 (see :func:`predict`)."""
+        return predict(self.model, data, self.baseline, self.standardizer, self.config.eval_batch_size, self.device)
+
+    def evaluate(self, data) -> dict:
+        """``{"mae", "rmse"}`` in target units (see :func:`evaluate`; under DDP every rank must call it)."""
+        return evaluate(self.model, data, self.baseline, self.standardizer, self.config.eval_batch_size, self.device,
+                        distributed=self.world_size > 1)
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume: only tensors, dicts, lists, numbers and strings (``weights_only``-safe)."""
+        return {"format": FORMAT, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "step": self.step,
+                "history": asdict(self.history), "config": asdict(self.config), "rng": _rng_state(),
+                "baseline": None if self.baseline is None else self.baseline.state_dict(),
+                "standardizer": self.standardizer.state_dict(),
+                "early_stopping": {"best_val": self.best_val, "bad_epochs": self.bad_epochs, "best_state": self.best_state}}
+
+    def load_state_dict(self, state: dict) -> "Trainer":
+        """Restore a :meth:`state_dict` (and the global RNG states; the current ``config`` is kept)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.step, self.history = state["epoch"], state["step"], History(**state["history"])
+        self.baseline = None if state["baseline"] is None else CompositionBaseline.from_state_dict(state["baseline"])
+        self.standardizer = Standardizer(**state["standardizer"])
+        es = state["early_stopping"]
+        self.best_val, self.bad_epochs, self.best_state = es["best_val"], es["bad_epochs"], es["best_state"]
+        _set_rng_state(state["rng"])
+        return self
+
+    def save(self, path) -> None:
+        """An atomic checkpoint (:func:`save_checkpoint`), written by rank 0 while the other ranks wait."""
+        if self.rank == 0:
+            save_checkpoint(path, self.state_dict())
+        if self.world_size > 1:
+            dist.barrier()
+
+    def load(self, path) -> "Trainer":
+        return self.load_state_dict(load_checkpoint(path, map_location=self.device))
+
+
+def synthetic_graphs(num_graphs: int, num_types: int = 3, seed: int = 0) -> list[Graph]:
+    r"""Typed rings of 3 to 8 nodes with :math:`y_g = \sum_{j \in g} w_{t_j} + \sum_{(i, j) \in G_1} a_{t_i} a_{t_j}`.
+
+    ``x`` ``[n]`` int64 types, both directions of every ring edge, ``y`` 0-d float64; ``w`` and ``a``
+    are drawn from ``seed``.  The baseline learns ``w``; the model must learn the pair term."""
+    gen = torch.Generator().manual_seed(seed)
+    w, a = 2 * torch.randn(num_types, generator=gen, dtype=torch.float64), torch.randn(num_types, generator=gen, dtype=torch.float64)
+    graphs = []
+    for _ in range(num_graphs):
+        n = int(torch.randint(3, 9, (1,), generator=gen))
+        t = torch.randint(0, num_types, (n,), generator=gen)
+        edge_index, _ = to_undirected(torch.stack([torch.arange(n), (torch.arange(n) + 1) % n]), n)
+        src, dst = edge_index
+        graphs.append(Graph(edge_index=edge_index, x=t, y=w[t].sum() + (a[t[src]] * a[t[dst]]).sum()))
+    return graphs
+
+
+class TypeMPNN(nn.Module):
+    """``Embedding(num_types) -> MPNN (sum readout) -> [num_graphs]``: the example model of the command line."""
+
+    def __init__(self, num_types: int, width: int = 32, layers: int = 2, hidden: int = 64):
+        super().__init__()
+        self.embed = nn.Embedding(num_types, width)
+        self.mpnn = MPNN(width, 1, width=width, layers=layers, hidden=hidden, readout="sum")
+
+    def forward(self, g: Graph) -> Tensor:
+        return self.mpnn(self.embed(g.x), g.edge_index, batch=g.batch, num_graphs=g.num_graphs).reshape(-1)
+
+
+def main(argv=None) -> History:
+    """``python -m minignn.train --help``; runs unchanged under ``torchrun --nproc_per_node=N -m minignn.train``."""
+    p = argparse.ArgumentParser(prog="python -m minignn.train", description="Train an MPNN (one process or torchrun).")
+    p.add_argument("--dataset", choices=["synthetic"], default="synthetic")
+    p.add_argument("--num-graphs", type=int, default=512)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32, help="global batch, split over the ranks")
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--loss", choices=sorted(LOSSES), default="mse")
+    p.add_argument("--patience", type=int, default=20, help="0: no early stopping")
+    p.add_argument("--no-restore-best", action="store_true", help="keep the last weights")
+    p.add_argument("--max-time-s", type=float, default=None)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", default=None, help="written after every epoch")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    p.add_argument("--weights-out", default=None, help="final weights; '{rank}' in the name: one file per rank")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    owns_group = not dist.is_initialized()
+    torch.manual_seed(args.seed)
+    graphs = synthetic_graphs(args.num_graphs, seed=args.seed)
+    n_val = max(1, len(graphs) // 5)
+    model = TypeMPNN(num_types=3).to(getattr(torch, args.dtype))
+    config = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss,
+                         patience=args.patience or None, restore_best=not args.no_restore_best, max_time_s=args.max_time_s,
+                         seed=args.seed, device=args.device, progress=not args.no_progress, checkpoint_path=args.checkpoint)
+    trainer = Trainer(model, graphs[n_val:], graphs[:n_val], config)
+    if args.resume and args.checkpoint and Path(args.checkpoint).exists():
+        trainer.load(args.checkpoint)
+    h = trainer.fit()
+    if args.weights_out and ("{rank}" in args.weights_out or trainer.rank == 0):
+        save_checkpoint(args.weights_out.format(rank=trainer.rank), trainer.model.state_dict())
+    if trainer.rank == 0:
+        print(f"world_size={trainer.world_size} device={trainer.device}: {len(h)} epochs, stopped by {h.stop_reason}, "
+              f"best val MAE {h.val_mae[h.best_epoch - 1]:.4g} at epoch {h.best_epoch}")
+    if owns_group and dist.is_initialized():
+        dist.destroy_process_group()
+    return h
+
+
+if __name__ == "__main__":
+    main()
