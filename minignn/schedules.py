@@ -1,0 +1,207 @@
+"""Noise schedules beta(t) of diffusion models, in continuous and in discrete time.
+
+Continuous time t in [0, 1] (the VP-SDE of Song et al. 2021):
+
+    dx_t = -1/2 beta(t) x_t dt + sqrt(beta(t)) dW_t
+    q(x_t | x_0) = N(sqrt(alpha_bar(t)) x_0, (1 - alpha_bar(t)) I),   alpha_bar(t) = exp(-int_0^t beta(s) ds)
+
+Discrete time k = 0, ..., T (DDPM, Ho et al. 2020), on the grid t_k = k / T, dt = 1 / T:
+
+    x_k = sqrt(alpha_k) x_(k-1) + sqrt(beta_k) eps,   alpha_k = 1 - beta_k,   alpha_bar_k = alpha_1 ... alpha_k
+
+The correspondence between the two views is beta_k ~ beta(t_k) dt.  ``discretise(T)``
+offers two rules:
+
+* ``"exact"`` (default): beta_k = 1 - alpha_bar(t_k) / alpha_bar(t_(k-1)), so that
+  alpha_bar_k = alpha_bar(t_k) exactly, and beta_k = beta(t_k) dt + O(dt^2);
+* ``"euler"``: beta_k = beta(t_k) dt (clipped at 0.999), so that
+  alpha_bar_k = alpha_bar(t_k) + O(dt).  For the linear schedule with its defaults and
+  T = 1000 this is Ho et al.'s schedule beta_k from 1e-4 to 0.02.
+
+Book: chapter diffusion, section "Noise schedules".
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "SCHEDULES",
+    "RULES",
+    "NoiseSchedule",
+    "LinearSchedule",
+    "CosineSchedule",
+    "DiscreteSchedule",
+    "get_schedule",
+    "check_time",
+]
+
+RULES = ("exact", "euler")
+EULER_BETA_CLIP = 0.999  # Nichol & Dhariwal's clip for beta_k
+
+
+def check_time(t) -> Tensor:
+    """Return ``t`` as a floating tensor (float64 for Python numbers) after checking that it lies in [0, 1]."""
+    if not isinstance(t, Tensor):
+        t = torch.as_tensor(t, dtype=torch.float64)
+    if not t.dtype.is_floating_point:
+        t = t.to(torch.get_default_dtype())
+    if t.numel() > 0 and (torch.isnan(t).any() or t.min() < 0 or t.max() > 1):
+        raise ValueError(
+            f"diffusion time t must lie in [0, 1] (0 = data, 1 = noise), got min {t.min().item():g}, "
+            f"max {t.max().item():g}"
+        )
+    return t
+
+
+class DiscreteSchedule(NamedTuple):
+    """A schedule on the grid t_k = k / T, indexed by k = 0, ..., T (entry 0 is the clean data).
+
+    Fields (all float64, shape [T + 1]): ``t`` (t_k), ``betas`` (beta_k, beta_0 = 0),
+    ``alphas`` (alpha_k = 1 - beta_k), ``alpha_bars`` (alpha_bar_k, alpha_bar_0 = 1).
+    """
+
+    t: Tensor
+    betas: Tensor
+    alphas: Tensor
+    alpha_bars: Tensor
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.t) - 1
+
+
+class NoiseSchedule:
+    """Base class: a subclass defines ``beta(t)`` and ``log_alpha_bar(t) = -int_0^t beta(s) ds``."""
+
+    name = "base"
+
+    def beta(self, t) -> Tensor:
+        raise NotImplementedError
+
+    def log_alpha_bar(self, t) -> Tensor:
+        raise NotImplementedError
+
+    def alpha_bar(self, t) -> Tensor:
+        """alpha_bar(t) = exp(-int_0^t beta(s) ds): the signal fraction of q(x_t | x_0).
+
+        Args: t: float or tensor of any shape, values in [0, 1].  Returns: tensor, same shape as t.
+        """
+        return torch.exp(self.log_alpha_bar(t))
+
+    def sigma(self, t) -> Tensor:
+        """sigma(t) = sqrt(1 - alpha_bar(t)): the noise standard deviation of q(x_t | x_0)."""
+        return torch.sqrt(-torch.expm1(self.log_alpha_bar(t)))
+
+    def discretise(self, num_steps: int, rule: str = "exact") -> DiscreteSchedule:
+        """The DDPM chain with T = ``num_steps`` steps: beta_k ~ beta(t_k) dt, t_k = k / T.
+
+        ``rule="exact"``: beta_k = 1 - alpha_bar(t_k) / alpha_bar(t_(k-1)), so alpha_bar_k = alpha_bar(t_k).
+        ``rule="euler"``: beta_k = min(beta(t_k) / T, 0.999), so alpha_bar_k = alpha_bar(t_k) + O(1 / T).
+
+        Returns: a ``DiscreteSchedule`` of float64 tensors of shape [T + 1].
+        Book: chapter diffusion, section "Discrete and continuous time".
+        """
+        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+            raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
+        if rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+        t = torch.linspace(0, 1, num_steps + 1, dtype=torch.float64)
+        if rule == "exact":
+            log_ab = self.log_alpha_bar(t)
+            betas = -torch.expm1(log_ab[1:] - log_ab[:-1])  # 1 - alpha_bar_k / alpha_bar_(k-1)
+        else:
+            betas = (self.beta(t[1:]) / num_steps).clamp(max=EULER_BETA_CLIP)
+        betas = torch.cat([betas.new_zeros(1), betas])
+        alphas = 1 - betas
+        return DiscreteSchedule(t, betas, alphas, torch.cumprod(alphas, 0))
+
+    def __repr__(self) -> str:
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in names)
+        return f"{type(self).__name__}({args})"
+
+
+class LinearSchedule(NoiseSchedule):
+    """beta(t) = beta_min + t (beta_max - beta_min);  -log alpha_bar(t) = beta_min t + (beta_max - beta_min) t^2 / 2.
+
+    The VP-SDE of Song et al. (2021); with the defaults, alpha_bar(1) = exp(-10.05) = 4.3e-5.
+    Book: chapter diffusion, section "Noise schedules".
+    """
+
+    name = "linear"
+
+    def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0):
+        if not 0 <= beta_min <= beta_max:
+            raise ValueError(f"LinearSchedule needs 0 <= beta_min <= beta_max, got beta_min={beta_min}, beta_max={beta_max}")
+        self.beta_min, self.beta_max = float(beta_min), float(beta_max)
+
+    def beta(self, t) -> Tensor:
+        t = check_time(t)
+        return self.beta_min + t * (self.beta_max - self.beta_min)
+
+    def log_alpha_bar(self, t) -> Tensor:
+        t = check_time(t)
+        return -(self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t**2)
+
+
+class CosineSchedule(NoiseSchedule):
+    """alpha_bar(t) = f(t) / f(0), f(t) = cos^2(u(t)), u(t) = (t + s) / (1 + s) pi / 2  (Nichol & Dhariwal 2021).
+
+    Then beta(t) = -d/dt log alpha_bar(t) = pi / (1 + s) tan(u(t)), which diverges at t = 1
+    (alpha_bar(1) = 0).  As Nichol & Dhariwal clip beta_k <= 0.999, we clip beta(t) at
+    ``max_beta``: after the time t_c where beta reaches max_beta, beta(t) = max_beta and
+    log alpha_bar(t) = log alpha_bar(t_c) - max_beta (t - t_c).  So alpha_bar(t) = exp(-int_0^t beta)
+    holds everywhere, every sampler step stays finite, and with the defaults alpha_bar(1) = 1.3e-4.
+
+    Book: chapter diffusion, section "Noise schedules".
+    """
+
+    name = "cosine"
+
+    def __init__(self, s: float = 0.008, max_beta: float = 100.0):
+        if not s >= 0:
+            raise ValueError(f"CosineSchedule needs an offset s >= 0, got s={s}")
+        self.s, self.max_beta = float(s), float(max_beta)
+        if not (math.isfinite(self.max_beta) and self.max_beta > self._raw_beta(0.0)):
+            raise ValueError(
+                f"CosineSchedule needs a finite max_beta > beta(0) = {self._raw_beta(0.0):.4g}, got max_beta={max_beta}"
+            )
+        # clip time: pi / (1 + s) tan(u(t_c)) = max_beta
+        u_c = math.atan(self.max_beta * (1 + self.s) / math.pi)
+        self.t_clip = u_c * 2 * (1 + self.s) / math.pi - self.s
+
+    def _u(self, t):
+        return (t + self.s) / (1 + self.s) * (math.pi / 2)
+
+    def _raw_beta(self, t: float) -> float:
+        return math.pi / (1 + self.s) * math.tan(self._u(t))
+
+    def beta(self, t) -> Tensor:
+        t = check_time(t)
+        return (math.pi / (1 + self.s) * torch.tan(self._u(t.clamp(max=self.t_clip)))).clamp(max=self.max_beta)
+
+    def log_alpha_bar(self, t) -> Tensor:
+        t = check_time(t)
+        log_f0 = 2 * math.log(math.cos(self._u(0.0)))
+        before = 2 * torch.log(torch.cos(self._u(t.clamp(max=self.t_clip)))) - log_f0
+        return before - self.max_beta * (t - self.t_clip).clamp(min=0)
+
+
+SCHEDULES = {"linear": LinearSchedule, "cosine": CosineSchedule}
+
+
+def get_schedule(schedule="linear", **kwargs) -> NoiseSchedule:
+    """A ``NoiseSchedule`` from a name in ``SCHEDULES`` (keyword arguments go to its class), or itself."""
+    if isinstance(schedule, NoiseSchedule):
+        if kwargs:
+            raise ValueError(f"got a NoiseSchedule instance and extra arguments {sorted(kwargs)}; pass one or the other")
+        return schedule
+    if not isinstance(schedule, str) or schedule not in SCHEDULES:
+        raise ValueError(f"unknown noise schedule {schedule!r}; expected one of {sorted(SCHEDULES)} or a NoiseSchedule")
+    return SCHEDULES[schedule](**kwargs)
