@@ -1,0 +1,495 @@
+r"""Invariant and equivariant message passing on molecules in 3D.
+
+The Euclidean group E(3) acts on positions by :math:`r_i \mapsto Q r_i + t`
+(``pos @ Q.T + t``, :math:`Q` orthogonal).  A regression model must be
+*invariant*, :math:`f(Q r + t) = f(r)`; a model that moves atoms must be
+*equivariant*, :math:`r'(Q r + t) = Q\, r'(r) + t`.  SE(3) keeps only
+:math:`\det Q = +1` (no mirror images).
+
+The recipe of the book: never feed raw positions to an MLP.  Feed it local
+invariants of the faces (order 1 lengths, order 2 angles, order 3 torsions),
+and move atoms along their equivariant counterparts (edge vectors, gradients of
+angles and torsions).
+
+=================================  ============================  ==========================
+object                             output                        symmetry
+=================================  ============================  ==========================
+:func:`angle_features`             cos, sin of the angle         E(3)-invariant
+:func:`torsion_features`           cos, sin of the torsion       SE(3) (``chiral``) or E(3)
+:class:`InvariantMPNN`             per node / graph scalars      as its features
+:class:`EGNNLayer`, :class:`EGNN`  scalars h and positions       E(3)-equivariant
+:class:`GradientForceModel`        energy E and forces -dE/dpos  as its energy
+:class:`HarmonicDescriptor`        power spectrum per node       E(3), or broken (``m``)
+:class:`CoordinateMPNN`            per graph scalars             permutations only
+=================================  ============================  ==========================
+
+Models take ``(x [N, F], pos [N, 3], edge_index [2, E])`` (node features first, as
+in :mod:`minignn.mpnn`); feature functions take ``(pos, faces or edge_index)`` as
+in :mod:`minignn.invariants`.  Messages flow ``src -> dst``.
+
+Book: chapter equivariance.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from minignn.hypergraph import angle_faces, torsion_faces
+from minignn.invariants import edge_lengths, edge_vectors
+from minignn.mpnn import MPNN, MPNNLayer, check_inputs, mlp
+from minignn.pooling import global_pool
+from minignn.radial import ENVELOPES, BesselBasis, GaussianBasis
+from minignn.scatter import scatter
+from minignn.spherical import degree_slice, lm_index, spherical_harmonics
+
+__all__ = [
+    "angle_features",
+    "torsion_features",
+    "edge_invariants",
+    "InvariantLayer",
+    "InvariantMPNN",
+    "EGNNLayer",
+    "EGNN",
+    "EGNNRegressor",
+    "GradientForceModel",
+    "CoordinateMPNN",
+    "HarmonicDescriptor",
+]
+
+READOUTS = ("nodes", "sum", "mean")
+
+
+def _norm(v: Tensor) -> Tensor:
+    return torch.linalg.vector_norm(v, dim=-1)
+
+
+def _corners(pos: Tensor, faces: Tensor, width: int) -> list[Tensor]:
+    """The ``width`` corner positions ``[n, 3]`` of each face, after checking pos and faces."""
+    if not isinstance(pos, Tensor) or pos.dim() != 2 or pos.shape[1] != 3 or not pos.is_floating_point():
+        got = f"{pos.dtype} {list(pos.shape)}" if isinstance(pos, Tensor) else type(pos).__name__
+        raise ValueError(f"pos must be a floating tensor of shape [num_nodes, 3], got {got}")
+    if not isinstance(faces, Tensor) or faces.dtype != torch.int64 or faces.dim() != 2 or faces.shape[1] != width:
+        got = f"{faces.dtype} {list(faces.shape)}" if isinstance(faces, Tensor) else type(faces).__name__
+        raise ValueError(f"faces must be an int64 tensor of shape [n, {width}], got {got}")
+    if faces.numel() and (int(faces.min()) < 0 or int(faces.max()) >= pos.shape[0]):
+        raise ValueError(f"faces refer to vertices in [{int(faces.min())}, {int(faces.max())}] "
+                         f"but pos has {pos.shape[0]} rows")
+    return [pos[faces[:, k]] for k in range(width)]
+
+
+def angle_features(pos: Tensor, faces: Tensor) -> Tensor:
+    r"""Cosine and sine of the angle at ``b`` of each 2-face ``(a, b, c)``.
+
+    $$\cos\theta_{abc} = \frac{u \cdot v}{|u|\,|v|}, \qquad
+    \sin\theta_{abc} = \frac{|u \times v|}{|u|\,|v|}, \qquad u = r_a - r_b,\ v = r_c - r_b$$
+
+    E(3)-invariant.  ``sin`` is :math:`\ge 0` (a function of ``cos``), with a kink
+    at :math:`\theta \in \{0, \pi\}`; ``cos`` is smooth.
+
+    Args:
+        pos: ``[num_nodes, 3]``; faces: ``[T, 3]`` (e.g. :func:`~minignn.hypergraph.angle_faces`).
+
+    Returns:
+        ``[T, 2]`` (cos, sin).
+
+    Book: chapter equivariance, section "Invariant features".
+    """
+    a, b, c = _corners(pos, faces, 3)
+    u, v = a - b, c - b
+    den = _norm(u) * _norm(v)
+    return torch.stack([(u * v).sum(-1) / den, _norm(torch.linalg.cross(u, v, dim=-1)) / den], dim=-1)
+
+
+def torsion_features(pos: Tensor, faces: Tensor, chiral: bool = True) -> Tensor:
+    r"""Torsion features of each 3-face ``(a, b, c, d)``, faded out where the torsion is undefined.
+
+    With :math:`b_1 = r_b - r_a,\ b_2 = r_c - r_b,\ b_3 = r_d - r_c` and
+    :math:`w = \sin\theta_b \sin\theta_c` (the two bond angles),
+
+    $$w \cos\varphi = \frac{(b_1 \times b_2) \cdot (b_2 \times b_3)}{|b_1|\,|b_2|^2\,|b_3|}, \qquad
+    w \sin\varphi = \frac{|b_2|\; b_1 \cdot (b_2 \times b_3)}{|b_1|\,|b_2|^2\,|b_3|}$$
+
+    with :math:`\varphi` the signed torsion of :func:`minignn.invariants.torsions`.
+    Both are polynomials in the bond vectors over powers of bond lengths: smooth, and
+    zero when three atoms are collinear, where :math:`\varphi` has no meaning.
+
+    A mirror flips the sign of :math:`\varphi`.  ``chiral=True`` returns
+    :math:`(w\cos\varphi, w\sin\varphi)`: SE(3)-invariant, the sine is a
+    pseudoscalar that tells enantiomers apart.  ``chiral=False`` returns the even
+    modes :math:`(w\cos\varphi, w^2\cos 2\varphi)`: E(3)-invariant.  (Not
+    :math:`|\sin\varphi|`: it carries nothing that :math:`\cos\varphi` does not and
+    has a kink at the anti conformation :math:`\varphi = \pi`.)
+
+    Args:
+        pos: ``[num_nodes, 3]``; faces: ``[Q, 4]`` (e.g. :func:`~minignn.hypergraph.torsion_faces`);
+        chiral: keep the sign of the torsion.
+
+    Returns:
+        ``[Q, 2]``.
+
+    Book: chapter equivariance, section "Mirror images".
+    """
+    a, b, c, d = _corners(pos, faces, 4)
+    b1, b2, b3 = b - a, c - b, d - c
+    n2 = torch.linalg.cross(b2, b3, dim=-1)
+    l2 = _norm(b2)
+    scale = _norm(b1) * l2 * l2 * _norm(b3)
+    x = (torch.linalg.cross(b1, b2, dim=-1) * n2).sum(-1) / scale  # w cos(phi)
+    y = l2 * (b1 * n2).sum(-1) / scale  # w sin(phi)
+    return torch.stack([x, y] if chiral else [x, x * x - y * y], dim=-1)
+
+
+def edge_invariants(pos: Tensor, edge_index: Tensor, rbf: nn.Module, angles: bool = False,
+                    torsions: bool = False, chiral: bool = True) -> Tensor:
+    r"""Invariant features of each edge ``b -> c`` from the faces that end on it.
+
+    $$f_{bc} = \Big[\, e(d_{bc}),\ \ u(d_{bc}) \sum_{a \to b \to c} g_{abc} \otimes e(d_{ab}),\ \
+    u(d_{bc}) \sum_{a' \to a \to b \to c} t_{a'abc} \otimes e(d_{a'a})\, u(d_{ab}) \Big]$$
+
+    :math:`e` is the radial basis ``rbf`` (envelope :math:`u` included, 1 without one),
+    :math:`g` = :func:`angle_features` (angle at ``b``), :math:`t` = :func:`torsion_features`
+    (torsion about ``a -> b``), summed over the 2-faces and 3-faces whose last edge is
+    ``b -> c``.  Every column vanishes with its derivative when any edge of its face
+    crosses the cutoff, so a radius graph gives smooth features.
+
+    Args:
+        pos: ``[num_nodes, 3]``; edge_index: ``[2, E]``; rbf: a basis ``[E] -> [E, K]``
+        (:class:`~minignn.radial.BesselBasis` or :class:`~minignn.radial.GaussianBasis`);
+        angles, torsions: include the face terms; chiral: see :func:`torsion_features`.
+
+    Returns:
+        ``[E, K (1 + 2 angles + 2 torsions)]``.
+
+    Book: chapter equivariance, section "Invariant features".
+    """
+    n, num_edges = pos.shape[0], edge_index.shape[1]
+    d = edge_lengths(pos, edge_index)  # [E], validates pos and edge_index
+    e = rbf(d)  # [E, K]
+    env = getattr(rbf, "envelope", None)
+    u = ENVELOPES[env](d, rbf.cutoff) if env is not None else torch.ones_like(d)  # [E]
+    feats = [e]
+    if angles:
+        faces, ids = angle_faces(edge_index, n, return_edges=True)  # [T, 3], edges (a->b, b->c)
+        g = angle_features(pos, faces).unsqueeze(-1) * e[ids[:, 0]].unsqueeze(1)  # [T, 2, K]
+        feats.append(u.unsqueeze(-1) * scatter(g.flatten(1), ids[:, 1], dim=0, dim_size=num_edges))
+    if torsions:
+        faces, ids = torsion_faces(edge_index, n, return_edges=True)  # [Q, 4], 3 edges each
+        w = (e[ids[:, 0]] * u[ids[:, 1]].unsqueeze(-1)).unsqueeze(1)  # [Q, 1, K]
+        t = torsion_features(pos, faces, chiral).unsqueeze(-1) * w  # [Q, 2, K]
+        feats.append(u.unsqueeze(-1) * scatter(t.flatten(1), ids[:, 2], dim=0, dim_size=num_edges))
+    return torch.cat(feats, dim=-1)
+
+
+def _check_pos(x: Tensor, pos: Tensor) -> None:
+    if not isinstance(pos, Tensor) or pos.dim() != 2 or pos.shape[1] != 3 or not pos.is_floating_point():
+        got = f"{pos.dtype} {list(pos.shape)}" if isinstance(pos, Tensor) else type(pos).__name__
+        raise ValueError(f"pos must be a floating tensor of shape [num_nodes, 3], got {got}")
+    if pos.shape[0] != x.shape[0]:
+        raise ValueError(f"pos has {pos.shape[0]} rows but x has {x.shape[0]} (one position per node)")
+    if pos.dtype != x.dtype:
+        raise ValueError(f"pos and x must share a dtype, got pos {pos.dtype} and x {x.dtype}")
+    if not bool(torch.isfinite(pos).all()):
+        raise ValueError(f"pos must be finite, but {int((~torch.isfinite(pos)).any(1).sum())} row(s) hold NaN or inf")
+
+
+def _pool(y: Tensor, readout: str, batch: Tensor | None, num_graphs: int | None) -> Tensor:
+    return y if readout == "nodes" else global_pool(y, batch, num_graphs, reduce=readout)
+
+
+class InvariantLayer(MPNNLayer):
+    r"""A continuous-filter MPNN layer (SchNet-like) on invariant edge features :math:`f_{ij}`.
+
+    $$M_{ij} = \phi_\theta(h_i, h_j, f_{ij}) \odot W f_{ij}, \qquad h'_j = h_j + \sum_{i > j} M_{ij}$$
+
+    :math:`W` is linear without bias, so :math:`M_{ij} \to 0` smoothly at the cutoff.
+
+    Args:
+        dim: node width; edge_dim: width of :math:`f_{ij}`; hidden: MLP width; reduce: aggregation.
+
+    Shapes: ``h [N, dim]``, ``edge_attr [E, edge_dim]`` -> ``[N, dim]``.
+
+    Book: chapter equivariance, section "An invariant MPNN".
+    """
+
+    def __init__(self, dim: int, edge_dim: int, hidden: int = 64, reduce: str = "sum"):
+        super().__init__(dim, edge_dim, hidden, reduce)
+        self.filter = nn.Linear(edge_dim, dim, bias=False)
+
+    def message(self, x_src, x_dst, edge_attr):
+        return super().message(x_src, x_dst, edge_attr) * self.filter(edge_attr)
+
+
+class InvariantMPNN(nn.Module):
+    r"""Invariant MPNN on lengths (and angles, torsions): SchNet / DimeNet-lite.
+
+    $$h^0_j = \mathrm{embed}(x_j), \quad h^{l+1} = \mathrm{InvariantLayer}(h^l, f), \quad
+    y_g = \sum_{j \in g} \mathrm{head}(h^L_j)$$
+
+    with :math:`f` = :func:`edge_invariants`.  E(3)-invariant, except with
+    ``torsions=True, chiral=True``: SE(3)-invariant, a mirror image gets another output.
+
+    Args:
+        in_dim, out_dim: widths of x and of the output; width, layers, hidden: network sizes;
+        num_basis, cutoff, basis (``"bessel"`` or ``"gaussian"``), envelope: the radial basis;
+        angles, torsions, chiral: which face features (see :func:`edge_invariants`);
+        readout: ``"nodes"`` (``[N, out_dim]``), ``"sum"`` or ``"mean"`` (``[num_graphs, out_dim]``).
+
+    ``forward(x [N, in_dim], pos [N, 3], edge_index [2, E], batch [N] | None, num_graphs | None)``.
+
+    Book: chapter equivariance, section "An invariant MPNN".
+    """
+
+    def __init__(self, in_dim: int, out_dim: int = 1, width: int = 32, layers: int = 3, hidden: int = 64,
+                 num_basis: int = 8, cutoff: float = 5.0, basis: str = "bessel", envelope: str | None = "polynomial",
+                 angles: bool = False, torsions: bool = False, chiral: bool = True, readout: str = "sum"):
+        super().__init__()
+        if basis not in ("bessel", "gaussian"):
+            raise ValueError(f"basis must be 'bessel' or 'gaussian', got {basis!r}")
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        self.angles, self.torsions, self.chiral, self.readout = angles, torsions, chiral, readout
+        self.rbf = (BesselBasis if basis == "bessel" else GaussianBasis)(num_basis, cutoff, envelope)
+        edge_dim = num_basis * (1 + 2 * angles + 2 * torsions)
+        self.embed = nn.Linear(in_dim, width)
+        self.layers = nn.ModuleList(InvariantLayer(width, edge_dim, hidden) for _ in range(layers))
+        self.head = mlp(width, hidden, out_dim)
+
+    def forward(self, x, pos, edge_index, batch=None, num_graphs=None):
+        check_inputs(x, edge_index)
+        _check_pos(x, pos)
+        f = edge_invariants(pos, edge_index, self.rbf, self.angles, self.torsions, self.chiral)
+        h = self.embed(x)
+        for layer in self.layers:
+            h = layer(h, edge_index, f)
+        return _pool(self.head(h), self.readout, batch, num_graphs)
+
+
+class EGNNLayer(nn.Module):
+    r"""E(n)-equivariant layer (Satorras et al.), in the package's src -> dst direction.
+
+    $$m_{ij} = \phi_e(h_i, h_j, |r_j - r_i|^2, a_{ij}), \qquad
+    h'_j = h_j + \phi_h\Big(h_j, \sum_{i > j} m_{ij}\Big),$$
+    $$r'_j = r_j + C \sum_{i > j} \frac{r_j - r_i}{|r_j - r_i| + 1}\ \phi_x(m_{ij})$$
+
+    (the :math:`|r_j - r_i| + 1` normalisation of EDM; :math:`C = 1/\deg(j)` for
+    ``pos_reduce="mean"``, 1 for ``"sum"``).  The update of :math:`r_j` is a sum of
+    scalar weights times edge vectors: it rotates with the molecule and ignores
+    translations, so :math:`h'` is E(3)-invariant and :math:`r'` E(3)-equivariant.
+    ``coords_range`` bounds :math:`\phi_x` by ``coords_range * tanh`` (as EDM).
+
+    Args:
+        dim: width of h; edge_dim: width of the optional edge attributes :math:`a_{ij}`;
+        hidden: MLP width; pos_reduce: ``"mean"`` or ``"sum"``; coords_range: float or None.
+
+    ``forward(h [N, dim], pos [N, 3], edge_index [2, E], edge_attr [E, edge_dim] | None)``
+    returns ``(h' [N, dim], pos' [N, 3])``.
+
+    Book: chapter equivariance, section "An equivariant MPNN".
+    """
+
+    def __init__(self, dim: int, edge_dim: int = 0, hidden: int = 64, pos_reduce: str = "mean",
+                 coords_range: float | None = None):
+        super().__init__()
+        if pos_reduce not in ("mean", "sum"):
+            raise ValueError(f"pos_reduce must be 'mean' or 'sum', got {pos_reduce!r}")
+        self.edge_dim, self.pos_reduce, self.coords_range = edge_dim, pos_reduce, coords_range
+        self.phi_e = nn.Sequential(mlp(2 * dim + 1 + edge_dim, hidden, hidden), nn.SiLU())
+        self.phi_h = mlp(dim + hidden, hidden, dim)
+        self.phi_x = mlp(hidden, hidden, 1)
+        nn.init.xavier_uniform_(self.phi_x[-1].weight, gain=0.001)  # start near the identity
+        nn.init.zeros_(self.phi_x[-1].bias)
+
+    def forward(self, h, pos, edge_index, edge_attr=None):
+        n = check_inputs(h, edge_index, edge_attr)
+        _check_pos(h, pos)
+        if self.edge_dim and edge_attr is None:
+            raise ValueError(f"this layer expects edge_attr of shape [E, {self.edge_dim}], got None")
+        if not self.edge_dim and edge_attr is not None:
+            raise ValueError("this layer was built with edge_dim=0 but got edge_attr; build it with edge_dim=F_e")
+        src, dst = edge_index
+        vec = edge_vectors(pos, edge_index)  # r_dst - r_src, [E, 3]
+        dist = _norm(vec).unsqueeze(-1)  # [E, 1]
+        parts = [h[src], h[dst], dist * dist] + ([edge_attr] if self.edge_dim else [])
+        m = self.phi_e(torch.cat(parts, dim=-1))  # [E, hidden]
+        w = self.phi_x(m)  # [E, 1]
+        if self.coords_range is not None:
+            w = self.coords_range * torch.tanh(w)
+        shift = scatter(vec / (dist + 1.0) * w, dst, dim=0, dim_size=n, reduce=self.pos_reduce)  # [N, 3]
+        h = h + self.phi_h(torch.cat([h, scatter(m, dst, dim=0, dim_size=n)], dim=-1))
+        return h, pos + shift
+
+
+class EGNN(nn.Module):
+    r"""A stack of :class:`EGNNLayer`: embed h, update (h, r) ``layers`` times, project h.
+
+    $$(h^0, r^0) = (\mathrm{embed}(x), r), \quad (h^{l+1}, r^{l+1}) = \mathrm{EGNNLayer}(h^l, r^l), \quad
+    \mathrm{out} = (\mathrm{proj}(h^L), r^L)$$
+
+    Args:
+        in_dim: width of x; out_dim: width of the output h (default ``in_dim``);
+        width, layers, hidden: sizes; edge_dim, pos_reduce, coords_range: as :class:`EGNNLayer`.
+
+    ``forward(x [N, in_dim], pos [N, 3], edge_index [2, E], edge_attr | None)`` returns
+    ``(h [N, out_dim], pos' [N, 3])``: invariant h, equivariant pos'.  The graphs of a
+    batch never exchange messages, so a batch needs no ``batch`` vector.
+
+    Book: chapter equivariance, section "An equivariant MPNN".
+    """
+
+    def __init__(self, in_dim: int, out_dim: int | None = None, width: int = 64, layers: int = 4,
+                 hidden: int | None = None, edge_dim: int = 0, pos_reduce: str = "mean",
+                 coords_range: float | None = None):
+        super().__init__()
+        hidden = width if hidden is None else hidden
+        self.embed = nn.Linear(in_dim, width)
+        self.layers = nn.ModuleList(
+            EGNNLayer(width, edge_dim, hidden, pos_reduce, coords_range) for _ in range(layers))
+        self.proj = nn.Linear(width, in_dim if out_dim is None else out_dim)
+
+    def forward(self, x, pos, edge_index, edge_attr=None):
+        h = self.embed(x)
+        for layer in self.layers:
+            h, pos = layer(h, pos, edge_index, edge_attr)
+        return self.proj(h), pos
+
+
+class EGNNRegressor(nn.Module):
+    r"""Graph regression with an :class:`EGNN` backbone: :math:`y_g = \sum_{j \in g} \mathrm{head}(h^L_j)`.
+
+    Invariant (the positions it computes are dropped).
+
+    Args:
+        in_dim, out_dim: widths of x and of the output; width, layers, hidden: as :class:`EGNN`;
+        readout: ``"sum"``, ``"mean"`` or ``"nodes"``.
+
+    ``forward(x [N, in_dim], pos [N, 3], edge_index [2, E], batch | None, num_graphs | None)``
+    -> ``[num_graphs, out_dim]`` (``[N, out_dim]`` for ``"nodes"``).
+
+    Book: chapter equivariance, section "Training under rotations".
+    """
+
+    def __init__(self, in_dim: int, out_dim: int = 1, width: int = 32, layers: int = 3,
+                 hidden: int | None = None, readout: str = "sum"):
+        super().__init__()
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        self.readout = readout
+        self.egnn = EGNN(in_dim, width, width, layers, hidden)
+        self.head = mlp(width, width if hidden is None else hidden, out_dim)
+
+    def forward(self, x, pos, edge_index, batch=None, num_graphs=None):
+        h, _ = self.egnn(x, pos, edge_index)
+        return _pool(self.head(h), self.readout, batch, num_graphs)
+
+
+class GradientForceModel(nn.Module):
+    r"""Forces as the gradient of a learned invariant energy (Klipfel et al., conservative models).
+
+    $$E = E_\theta(x, r), \qquad F_j = -\frac{\partial E}{\partial r_j}
+    = -\sum_{k} \frac{\partial E}{\partial s_k} \nabla_{r_j} s_k$$
+
+    where :math:`s_k` runs over the invariants the energy reads (lengths, angles,
+    torsions).  If :math:`E(Q r + t) = E(r)` then :math:`F(Q r + t) = Q F(r)`: the
+    chain rule turns invariants into equivariant vectors (edge directions
+    :math:`\nabla d`, and the gradients of angles and torsions).  E(3)-equivariant when
+    the energy is E(3)-invariant, SE(3) when it reads chiral torsions.
+
+    Args:
+        energy_model: a module (or any callable) ``(x, pos, edge_index, batch, num_graphs) ->
+            [num_graphs, 1]``, e.g. :class:`InvariantMPNN` with ``out_dim=1``.
+
+    ``forward(...)`` (same arguments) returns ``(energy [num_graphs], forces [N, 3])``.  The
+    gradient keeps its graph (``create_graph``) in training mode or when ``pos`` requires
+    grad, so a loss on the forces can be trained.
+
+    Book: chapter equivariance, section "Forces as gradients".
+    """
+
+    def __init__(self, energy_model: nn.Module):
+        super().__init__()
+        self.energy_model = energy_model
+
+    def forward(self, x, pos, edge_index, batch=None, num_graphs=None):
+        create_graph = self.training or pos.requires_grad
+        with torch.enable_grad():
+            pos_ = pos if pos.requires_grad else pos.detach().requires_grad_(True)
+            energy = self.energy_model(x, pos_, edge_index, batch=batch, num_graphs=num_graphs)
+            if energy.dim() != 2 or energy.shape[1] != 1:
+                raise ValueError(f"energy_model must return [num_graphs, 1], got {list(energy.shape)}")
+            (grad,) = torch.autograd.grad(energy.sum(), pos_, create_graph=create_graph, allow_unused=True)
+        forces = torch.zeros_like(pos) if grad is None else -grad
+        energy = energy.squeeze(-1)
+        return (energy, forces) if create_graph else (energy.detach(), forces.detach())
+
+
+class CoordinateMPNN(nn.Module):
+    r"""The naive baseline: the MPNN of chapter mpnn with raw coordinates glued to the node features.
+
+    $$h^0_j = \mathrm{embed}([x_j, r_j]), \qquad h^{l+1} = \mathrm{MPNNLayer}(h^l), \qquad
+    y_g = \mathrm{head}\Big(\sum_{j \in g} h^L_j\Big)$$
+
+    Permutation-invariant, but neither rotation- nor translation-invariant: the same
+    molecule presented otherwise gets another output, and any invariance must be
+    learnt from data.
+
+    Args:
+        in_dim, out_dim: widths of x and of the output; width, layers, hidden: as :class:`~minignn.mpnn.MPNN`.
+
+    ``forward(x [N, in_dim], pos [N, 3], edge_index [2, E], batch | None, num_graphs | None)``
+    -> ``[num_graphs, out_dim]``.
+
+    Book: chapter equivariance, section "A naive model".
+    """
+
+    def __init__(self, in_dim: int, out_dim: int = 1, width: int = 32, layers: int = 2, hidden: int = 64):
+        super().__init__()
+        self.mpnn = MPNN(in_dim + 3, out_dim, width, layers, hidden=hidden, readout="sum")
+
+    def forward(self, x, pos, edge_index, batch=None, num_graphs=None):
+        check_inputs(x, edge_index)
+        _check_pos(x, pos)
+        return self.mpnn(torch.cat([x, pos], dim=-1), edge_index, batch=batch, num_graphs=num_graphs)
+
+
+class HarmonicDescriptor(nn.Module):
+    r"""Spherical-harmonics environment of each atom and its power spectrum.
+
+    $$A_{j,klm} = \sum_{i > j} e_k(d_{ij})\, Y_{lm}(\hat r_{ij}), \qquad
+    P_{j,kl} = \sum_{m=-l}^{l} A_{j,klm}^2$$
+
+    with :math:`\hat r_{ij} = (r_j - r_i)/d_{ij}` and :math:`e_k` a Bessel basis.  A
+    rotation mixes the :math:`2l + 1` coefficients of degree :math:`l` by an
+    orthogonal :math:`D_l(Q)`, so the sum over m is E(3)-invariant.  With
+    ``privileged_m=m`` the layer keeps a single quantum number,
+    :math:`P_{j,kl} = A_{j,klm}^2` (degrees :math:`l \ge |m|`): invariant only under
+    the rotations (and mirrors) that fix the z axis.  That is the slides' warning.
+
+    Args:
+        l_max: largest degree; num_basis, cutoff: the radial basis; privileged_m: None or an int.
+
+    ``forward(pos [N, 3], edge_index [2, E])`` -> ``[N, num_basis * (number of degrees)]``.
+
+    Book: chapter equivariance, section "Spherical harmonics".
+    """
+
+    def __init__(self, l_max: int = 3, num_basis: int = 4, cutoff: float = 5.0, privileged_m: int | None = None):
+        super().__init__()
+        if privileged_m is not None and not abs(privileged_m) <= l_max:
+            raise ValueError(f"privileged_m must be None or in [-l_max, l_max] = [{-l_max}, {l_max}], "
+                             f"got {privileged_m}")
+        self.l_max, self.privileged_m = l_max, privileged_m
+        self.rbf = BesselBasis(num_basis, cutoff)
+
+    def forward(self, pos, edge_index):
+        vec = edge_vectors(pos, edge_index)  # [E, 3]
+        Y = spherical_harmonics(self.l_max, vec)  # [E, (l_max+1)^2]
+        e = self.rbf(_norm(vec))  # [E, K]
+        A = scatter((e.unsqueeze(-1) * Y.unsqueeze(1)).flatten(1), edge_index[1], dim=0, dim_size=pos.shape[0])
+        A = A.view(pos.shape[0], e.shape[1], Y.shape[1])  # [N, K, (l_max+1)^2]
+        m = self.privileged_m
+        if m is None:
+            P = [A[..., degree_slice(l)].pow(2).sum(-1) for l in range(self.l_max + 1)]
+        else:
+            P = [A[..., lm_index(l, m)].pow(2) for l in range(abs(m), self.l_max + 1)]
+        return torch.stack(P, dim=-1).flatten(1)  # [N, K * degrees]
