@@ -1,0 +1,312 @@
+r"""Message-passing neural networks: messages on edges, updates on nodes.
+
+$$M_{ij} = f_\theta(x_i, x_j, x_{ij}), \qquad U(x, M)_j = x_j + \sum_{i > j} M_{ij}$$
+
+A layer is the composite ``U o M``: F(G) -> F(G); a network iterates layers.  In
+code every layer runs the same three stages of :class:`MessagePassing`:
+
+1. gather the endpoint features ``x_src = x[src]``, ``x_dst = x[dst]`` ([E, F]);
+2. ``message(x_src, x_dst, edge_attr)`` -> ``M`` [E, F'] (the book's ``M``);
+3. ``aggregate(M, dst, num_nodes)`` -> [num_nodes, F'] with :func:`minignn.scatter.scatter`
+   (or a shared :class:`minignn.plan.AggregationPlan`), then ``update(x, aggregated)``.
+
+Edges follow the package convention: ``src, dst = edge_index``, a message flows
+``src -> dst`` and is aggregated at ``dst`` (``i = src``, ``j = dst`` in the formulas).
+
+Book: chapter mpnn.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from minignn.graph import add_self_loops, degree
+from minignn.pooling import global_pool
+from minignn.scatter import REDUCES, scatter
+
+__all__ = [
+    "check_inputs",
+    "mlp",
+    "MessagePassing",
+    "MPNNLayer",
+    "EdgeUpdateLayer",
+    "MeanGCNConv",
+    "MPNN",
+]
+
+
+def check_inputs(x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> int:
+    """Validate ``x [num_nodes, F]``, ``edge_index [2, E]`` and ``edge_attr [E, F_e]``; return num_nodes.
+
+    Raises ``ValueError`` naming what was expected and what was got.
+    """
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"x must be a tensor of shape [num_nodes, F], got {got}")
+    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
+        got = list(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index).__name__
+        raise ValueError(f"edge_index must be a tensor of shape [2, E], got {got}")
+    if edge_index.dtype != torch.int64:
+        raise ValueError(f"edge_index must have dtype torch.int64, got {edge_index.dtype}")
+    n = x.shape[0]
+    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= n):
+        raise ValueError(
+            f"edge_index refers to nodes in [{int(edge_index.min())}, {int(edge_index.max())}] "
+            f"but x has {n} rows (nodes 0..{n - 1})"
+        )
+    if edge_attr is not None and (edge_attr.dim() != 2 or edge_attr.shape[0] != edge_index.shape[1]):
+        raise ValueError(
+            f"edge_attr must have shape [E={edge_index.shape[1]}, F_e], got {list(edge_attr.shape)}"
+        )
+    return n
+
+
+def mlp(*sizes: int, act: type[nn.Module] = nn.SiLU) -> nn.Sequential:
+    """A multilayer perceptron ``Linear -> act -> ... -> Linear`` through the given widths."""
+    if len(sizes) < 2:
+        raise ValueError(f"mlp needs at least an input and an output width, got {sizes}")
+    layers: list[nn.Module] = []
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers += [nn.Linear(a, b)] + ([act()] if k < len(sizes) - 2 else [])
+    return nn.Sequential(*layers)
+
+
+class MessagePassing(nn.Module):
+    r"""Base layer: gather -> message -> aggregate -> update.
+
+    $$x'_j = \mathrm{update}\Big(x_j,\ \bigoplus_{i > j} \mathrm{message}(x_i, x_j, x_{ij})\Big)$$
+
+    with :math:`\bigoplus` = ``reduce`` (sum, mean, max or min; a node without
+    incoming edge receives 0).  Subclasses override ``message`` and ``update``; the
+    defaults are ``message = x_i`` and ``update = aggregated``, i.e. :math:`x'_j = \bigoplus_{i>j} x_i`.
+
+    Args:
+        reduce: the aggregation :math:`\bigoplus` used by ``aggregate``.
+
+    Book: chapter mpnn, section Three stages: message, aggregate, update.
+    """
+
+    def __init__(self, reduce: str = "sum"):
+        super().__init__()
+        if reduce not in REDUCES:
+            raise ValueError(f"reduce must be one of {REDUCES}, got {reduce!r}")
+        self.reduce = reduce
+
+    def message(self, x_src: Tensor, x_dst: Tensor, edge_attr: Tensor | None) -> Tensor:
+        """:math:`M_{ij}` from ``x_src [E, F]``, ``x_dst [E, F]``, ``edge_attr [E, F_e]`` -> ``[E, F']``."""
+        return x_src
+
+    def aggregate(self, messages: Tensor, dst: Tensor, num_nodes: int, plan=None) -> Tensor:
+        r""":math:`\bigoplus_{i > j} M_{ij}`: ``[E, F']`` -> ``[num_nodes, F']`` via scatter or ``plan``.
+
+        ``plan`` is an :class:`~minignn.plan.AggregationPlan` built once for this
+        ``edge_index`` and shared by the layers of a network (same result, faster).
+        """
+        if plan is None:
+            return scatter(messages, dst, dim=0, dim_size=num_nodes, reduce=self.reduce)
+        if plan.num_nodes != num_nodes or plan.num_edges != dst.numel() or not torch.equal(plan.dst, dst):
+            raise ValueError(
+                f"plan was built for another graph ({plan.num_nodes} nodes, {plan.num_edges} edges) than "
+                f"the one given ({num_nodes} nodes, {dst.numel()} edges); build it with "
+                "AggregationPlan.from_edge_index(edge_index, num_nodes) on this edge_index"
+            )
+        return plan.aggregate(messages, reduce=self.reduce)
+
+    def update(self, x: Tensor, aggregated: Tensor) -> Tensor:
+        """New node features from ``x [num_nodes, F]`` and ``aggregated [num_nodes, F']``."""
+        return aggregated
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, plan=None) -> Tensor:
+        """Args: ``x [num_nodes, F]``, ``edge_index [2, E]``, ``edge_attr [E, F_e]`` or None,
+        ``plan`` an optional AggregationPlan of ``edge_index``.  Returns ``[num_nodes, F']``."""
+        num_nodes = check_inputs(x, edge_index, edge_attr)
+        src, dst = edge_index
+        messages = self.message(x[src], x[dst], edge_attr)
+        return self.update(x, self.aggregate(messages, dst, num_nodes, plan=plan))
+
+
+class MPNNLayer(MessagePassing):
+    r"""The MPNN layer of the book: an MLP message and a residual sum update.
+
+    $$M_{ij} = f_\theta(x_i, x_j, x_{ij}), \qquad x'_j = x_j + \sum_{i > j} M_{ij}$$
+
+    :math:`f_\theta` is an MLP on the concatenation ``[x_i, x_j, x_ij]``.
+
+    Args:
+        dim: node feature width F (kept by the residual update).
+        edge_dim: edge feature width F_e (0 for graphs without edge features).
+        hidden: hidden width of :math:`f_\theta`.
+        reduce: aggregation (``"sum"`` in the book's formula).
+
+    Shapes: ``x [num_nodes, dim]``, ``edge_attr [E, edge_dim]`` -> ``[num_nodes, dim]``.
+
+    Book: chapter mpnn, section The MPNN layer.
+    """
+
+    def __init__(self, dim: int, edge_dim: int = 0, hidden: int = 64, reduce: str = "sum"):
+        super().__init__(reduce)
+        self.edge_dim = edge_dim
+        self.f = mlp(2 * dim + edge_dim, hidden, dim)
+
+    def message(self, x_src, x_dst, edge_attr):
+        parts = [x_src, x_dst]
+        if self.edge_dim:
+            if edge_attr is None:
+                raise ValueError(f"this layer expects edge_attr of shape [E, {self.edge_dim}], got None")
+            parts.append(edge_attr)
+        return self.f(torch.cat(parts, dim=-1))
+
+    def update(self, x, aggregated):
+        return x + aggregated
+
+
+class EdgeUpdateLayer(MPNNLayer):
+    r"""An MPNN layer that also updates the edge features.
+
+    $$x'_{ij} = x_{ij} + g_\theta(x_i, x_j, x_{ij}), \qquad
+    M_{ij} = f_\theta(x_i, x_j, x'_{ij}), \qquad x'_j = x_j + \sum_{i > j} M_{ij}$$
+
+    Args:
+        dim: node feature width F; edge_dim: edge feature width F_e (>= 1);
+        hidden: hidden width of :math:`f_\theta` and :math:`g_\theta`; reduce: aggregation.
+
+    ``forward(x [num_nodes, dim], edge_index [2, E], edge_attr [E, edge_dim])`` returns the
+    pair ``(x' [num_nodes, dim], edge_attr' [E, edge_dim])``.
+
+    Book: chapter mpnn, section Updating the edges.
+    """
+
+    def __init__(self, dim: int, edge_dim: int, hidden: int = 64, reduce: str = "sum"):
+        if edge_dim < 1:
+            raise ValueError(f"EdgeUpdateLayer needs edge features: edge_dim must be >= 1, got {edge_dim}")
+        super().__init__(dim, edge_dim, hidden, reduce)
+        self.g = mlp(2 * dim + edge_dim, hidden, edge_dim)
+
+    def forward(self, x, edge_index, edge_attr=None, plan=None):
+        if edge_attr is None:
+            raise ValueError(f"EdgeUpdateLayer expects edge_attr of shape [E, {self.edge_dim}], got None")
+        check_inputs(x, edge_index, edge_attr)
+        src, dst = edge_index
+        edge_attr = edge_attr + self.g(torch.cat([x[src], x[dst], edge_attr], dim=-1))
+        return super().forward(x, edge_index, edge_attr, plan=plan), edge_attr
+
+
+class MeanGCNConv(MessagePassing):
+    r"""Graph convolution as message passing: linear messages, mean aggregation.
+
+    With self-loops added and :math:`\tilde d_j = 1 + \deg(j)`, the mean over
+    :math:`i \in N(j) \cup \{j\}` of the messages
+
+    $$M_{ij} = \sqrt{\tilde d_j / \tilde d_i}\; W x_i \quad (\text{"sym"}), \qquad
+    M_{ij} = W x_i \quad (\text{"rw"})$$
+
+    gives, since the mean divides by :math:`\tilde d_j`,
+
+    $$x'_j = \sum_{i \in N(j) \cup \{j\}} \frac{W x_i}{\sqrt{\tilde d_i \tilde d_j}} + b
+    = \big(\tilde D^{-1/2} (A + I) \tilde D^{-1/2} X W\big)_j + b \quad (\text{"sym"})$$
+
+    which is exactly the GCN layer (Kipf and Welling), and
+    :math:`\tilde D^{-1} (A + I) X W + b` for ``"rw"`` (the random-walk
+    renormalisation: a plain average over the closed neighbourhood).  A plain mean
+    of :math:`W x_i` is therefore *not* GCN; the weights :math:`\sqrt{\tilde d_j/\tilde d_i}`
+    turn the random-walk average into the symmetric one.
+
+    Args:
+        in_features, out_features: widths of ``W`` (``self.linear``, no bias).
+        bias: add a learned ``b`` after aggregation (as GCN does).
+        normalization: ``"sym"`` (GCN) or ``"rw"``.
+
+    ``forward(x [N, in_features], edge_index [2, E]) -> [N, out_features]``; ``edge_index``
+    without self-loops (any given are replaced by one per node), undirected graphs
+    with both directions.  A ``plan`` must be built on ``add_self_loops(edge_index, N)``.
+
+    Book: chapter mpnn, section Graph convolution is message passing.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, normalization: str = "sym"):
+        super().__init__(reduce="mean")
+        if normalization not in ("sym", "rw"):
+            raise ValueError(f"normalization must be 'sym' or 'rw', got {normalization!r}")
+        self.normalization = normalization
+        self.linear = nn.Linear(in_features, out_features, bias=False)
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+
+    def message(self, x_src, x_dst, edge_attr):
+        return x_src if edge_attr is None else edge_attr * x_src  # edge_attr = sqrt(d_j / d_i), [E, 1]
+
+    def update(self, x, aggregated):
+        return aggregated if self.bias is None else aggregated + self.bias
+
+    def forward(self, x, edge_index, edge_attr=None, plan=None):
+        if edge_attr is not None:
+            raise ValueError("MeanGCNConv takes no edge_attr (its edge weights are computed from degrees)")
+        num_nodes = check_inputs(x, edge_index)
+        loops, _ = add_self_loops(edge_index, num_nodes)
+        h = self.linear(x)  # W x_i once per node, [N, out_features]
+        weight = None
+        if self.normalization == "sym":
+            deg = degree(loops[1], num_nodes, dtype=h.dtype)  # d~_j = 1 + deg(j)
+            src, dst = loops
+            weight = (deg[dst] / deg[src]).sqrt().unsqueeze(1)  # [E + N, 1]
+        return super().forward(h, loops, weight, plan=plan)
+
+
+class MPNN(nn.Module):
+    r"""A network of MPNN layers: embed, iterate :math:`UM`, read out per node or per graph.
+
+    $$h^{0} = \mathrm{embed}(x), \quad h^{l+1} = (U M)(h^{l}), \quad
+    y_j = \mathrm{head}(h^L_j) \ \text{or}\ y_g = \mathrm{head}\Big(\textstyle\sum_{j \in g} h^L_j\Big)$$
+
+    With ``edge_update=True`` the layers are :class:`EdgeUpdateLayer` and edge
+    features are carried along (``edge_dim`` >= 1; pass constant ones if the graph
+    has none).  All layers share one :class:`~minignn.plan.AggregationPlan` when given.
+
+    Args:
+        in_dim, edge_dim, out_dim: widths of x, edge_attr (0 if none) and the output.
+        width: node width; layers: number of message-passing layers; hidden: MLP width.
+        edge_update: use :class:`EdgeUpdateLayer` (edge states of width ``width``).
+        readout: ``"nodes"`` (per node), ``"edges"`` (per edge, from ``[h_i, h_j, x_ij]``),
+            ``"sum"`` or ``"mean"`` (per graph, pooled with ``batch``).
+
+    ``forward(x [N, in_dim], edge_index [2, E], edge_attr [E, edge_dim] | None,
+    batch [N] | None, num_graphs | None)`` -> ``[N, out_dim]``, ``[E, out_dim]`` or ``[num_graphs, out_dim]``.
+
+    Book: chapter mpnn, section A small MPNN.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, width: int = 32, layers: int = 3, edge_dim: int = 0,
+                 hidden: int = 64, edge_update: bool = False, readout: str = "nodes"):
+        super().__init__()
+        if readout not in ("nodes", "edges", "sum", "mean"):
+            raise ValueError(f"readout must be 'nodes', 'edges', 'sum' or 'mean', got {readout!r}")
+        self.readout, self.edge_update, self.edge_dim = readout, edge_update, edge_dim
+        self.embed = nn.Linear(in_dim, width)
+        if edge_update:
+            if edge_dim < 1:
+                raise ValueError("edge_update=True needs edge features: set edge_dim >= 1")
+            self.embed_edge = nn.Linear(edge_dim, width)
+            self.layers = nn.ModuleList(EdgeUpdateLayer(width, width, hidden) for _ in range(layers))
+        else:
+            self.layers = nn.ModuleList(MPNNLayer(width, edge_dim, hidden) for _ in range(layers))
+        head_in = (2 * width + (width if edge_update else edge_dim)) if readout == "edges" else width
+        self.head = mlp(head_in, hidden, out_dim)
+
+    def forward(self, x, edge_index, edge_attr=None, batch=None, num_graphs=None, plan=None):
+        check_inputs(x, edge_index, edge_attr)
+        if self.edge_dim and edge_attr is None:
+            raise ValueError(f"this MPNN expects edge_attr of shape [E, {self.edge_dim}], got None")
+        h = self.embed(x)
+        e = self.embed_edge(edge_attr) if self.edge_update else edge_attr
+        for layer in self.layers:
+            if self.edge_update:
+                h, e = layer(h, edge_index, e, plan=plan)
+            else:
+                h = layer(h, edge_index, e, plan=plan)
+        if self.readout == "nodes":
+            return self.head(h)
+        if self.readout == "edges":
+            src, dst = edge_index
+            parts = [h[src], h[dst]] + ([e] if e is not None else [])
+            return self.head(torch.cat(parts, dim=-1))
+        return self.head(global_pool(h, batch, num_graphs, reduce=self.readout))
