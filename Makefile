@@ -2,23 +2,44 @@
 #   make book   create .venv, install, build the book into _build/html (executing every notebook)
 #   make test   create .venv if needed, run the tests and execute every notebook
 # Re-running is fast: the install step re-runs only when requirements.txt or pyproject.toml change.
+# The book reads offline: MathJax and 3Dmol.js come from the npm registry into _build/_static_vendor
+# (`make vendor`) and are served from the book's own _static; without npm it falls back to a CDN.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
+JB     := $(VENV)/bin/jupyter-book
 STAMP  := $(VENV)/.installed
 # torch-scatter has no wheel on PyPI; it is built against the installed torch (about 4 min on 2 cores,
 # then cached by pip). minignn works without it: `make TORCH_SCATTER= test` skips it.
 TORCH_SCATTER ?= torch-scatter==2.1.2
 NOTEBOOKS := $(filter-out %.nbmake.ipynb,$(wildcard book/*.ipynb))
 
-.PHONY: help install book book-ci test test-notebooks clean
+# The book's own Sphinx extensions (book/_ext, see _config.yml): on the path whichever config file
+# the build reads (Jupyter Book resolves local_extensions relative to the config file, and CI's is
+# under _build/).
+BOOK_ENV := PYTHONPATH=book/_ext$${PYTHONPATH:+:$$PYTHONPATH}
+# MathJax 3 (TeX input, CHTML output, its own woff fonts) and 3Dmol.js of the version py3Dmol embeds.
+MATHJAX_VERSION   ?= 3.2.2
+THREEDMOL_VERSION := $(shell sed -n 's/^py3Dmol==//p' requirements.txt)
+VENDOR_DIR        := _build/_static_vendor
+# Execution time of each notebook, measured by `make test` (nbmake), shown under each chapter title.
+RUNTIMES          := _build/runtimes.json
+# The browser test drives Debian's Chromium (/usr/bin/chromium, or CHROMIUM=...) with Playwright;
+# it never downloads a browser of its own.
+PLAYWRIGHT ?= playwright==1.65.2
+BROWSER_STAMP := $(VENV)/.installed-$(PLAYWRIGHT)
+
+.PHONY: help install vendor book book-ci test test-notebooks browser-test clean
 
 help:
-	@echo "make book   build the book into _build/html (creates .venv on first use)"
-	@echo "make test   run tests/ and execute every notebook of the book"
-	@echo "make clean  remove _build (keeps .venv)"
+	@echo "make book            build the book into _build/html (creates .venv on first use)"
+	@echo "make test            run tests/ and execute every notebook of the book (timing each one)"
+	@echo "make test-notebooks  only execute (and time) every notebook"
+	@echo "make browser-test    open every page of the built book in Chromium with no network"
+	@echo "                     (screenshots in _build/screenshots)"
+	@echo "make clean           remove _build (keeps .venv)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,23 +58,41 @@ $(STAMP): requirements.txt pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-book: $(STAMP)
-	$(PY) -m jupyter_book build .
+# MathJax and 3Dmol.js for offline reading (git-ignored copy; needs npm, else the book uses a CDN).
+vendor:
+	@bash .ci/vendor_assets.sh $(VENDOR_DIR) $(MATHJAX_VERSION) $(THREEDMOL_VERSION) $(VENDOR_REQUIRED)
+
+book: $(STAMP) vendor
+	$(BOOK_ENV) $(JB) build .
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 # CI: the notebooks were already executed (in place) by `make test NBMAKE_FLAGS=--overwrite`;
-# build from those outputs with warnings as errors.
+# build from those outputs with warnings as errors. The offline copy of MathJax and 3Dmol.js is
+# required here (CI has npm): a book that would need a CDN fails.
 book-ci: $(STAMP)
+	@$(MAKE) --no-print-directory vendor VENDOR_REQUIRED=--required
 	@mkdir -p _build
 	sed -e 's/^\(\s*execute_notebooks:\).*/\1 "off"/' _config.yml > _build/_config_ci.yml
-	$(PY) -m jupyter_book build . --config _build/_config_ci.yml -W -n --keep-going
+	$(BOOK_ENV) $(JB) build . --config _build/_config_ci.yml -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 NBMAKE_FLAGS ?=
 test: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --ignore=tests/browser
 	MINIGNN_NO_TORCH_SCATTER=1 $(PY) -m pytest -q $(wildcard tests/test_scatter.py tests/test_mpnn.py)
-	$(PY) -m pytest --nbmake --nbmake-timeout=300 $(NBMAKE_FLAGS) $(NOTEBOOKS)
+	@$(MAKE) --no-print-directory test-notebooks
+
+# Every notebook executed by nbmake; the plugin book/_ext/nb_runtimes.py writes how long each took.
+test-notebooks: $(STAMP)
+	$(BOOK_ENV) $(PY) -m pytest -p nb_runtimes --nb-runtimes=$(RUNTIMES) --nbmake --nbmake-timeout=300 $(NBMAKE_FLAGS) $(NOTEBOOKS)
+
+$(BROWSER_STAMP): $(STAMP)
+	$(PIP) install $(PLAYWRIGHT)
+	touch $@
+
+# After `make book` or `make book-ci`: every page of _build/html in Chromium with no network.
+browser-test: $(BROWSER_STAMP)
+	MINIGNN_BROWSER_TEST_REQUIRED=1 $(PY) -m pytest tests/browser --confcutdir=tests/browser
 
 clean:
 	rm -rf _build
