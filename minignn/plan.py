@@ -4,15 +4,15 @@ The edges of a graph fix two sparse matrices that every layer reuses:
 
 * the destination incidence ``B[j, e] = 1 if dst_e = j`` ([num_nodes, E]): for
   materialised messages ``M`` ([E, F]), ``U(M) = B @ M``;
-* the weighted adjacency ``A[j, i] = sum of w_e over the edges e = (i -> j)``
-  ([num_nodes, num_nodes]): a linear message ``M_ij = w_ij x_i`` gives
-  ``U(M) = A @ x`` without ever building the ``[E, F]`` messages.
+* the transposed weighted adjacency ``A^T`` with ``A[i, j] = sum of w_e over the
+  edges e = (i -> j)`` (row = src, as :func:`minignn.graph.to_dense`): a linear message
+  ``M_ij = w_ij x_i`` gives ``U(M) = A^T @ x`` without ever building the ``[E, F]`` messages.
 
-Both are kept in CSR form: rows are destinations, ``crow[j]:crow[j + 1]`` are the
-incoming edges of ``j``.  A CSR row product is a "bag sum" (``embedding_bag``):
+Both are kept in CSR form with one row per destination: ``crow[j]:crow[j + 1]`` are
+the incoming edges of ``j``.  A CSR row product is a "bag sum" (``embedding_bag``):
 ``out[j] = sum_k w_k table[col_k]`` over the row, one streaming pass.  The
 backward passes are the transposed products: ``B^T`` is the gather ``grad[dst]``
-and ``A^T`` is the same product on the edges sorted by source.
+and ``A`` is the same product on the edges sorted by source.
 
 Book: chapter scatter, section A reusable aggregation plan.
 """
@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from minignn.scatter import _scatter_torch, check_index, check_reduce, scatter_unchecked
+from minignn.scatter import is_sorted as is_sorted_index
 
 
 def bag_sum(table, col, crow, weights=None):
@@ -41,11 +42,11 @@ def bag_sum(table, col, crow, weights=None):
     return F.embedding_bag(col, table, crow, mode="sum", per_sample_weights=weights, include_last_offset=True)
 
 
-def _crow(sorted_index, num_rows: int):
+def _crow(sorted_index, num_rows: int, dtype):
     counts = torch.bincount(sorted_index, minlength=num_rows)
     crow = torch.zeros(num_rows + 1, dtype=torch.long)
     torch.cumsum(counts, 0, out=crow[1:])
-    return crow, counts
+    return crow.to(dtype), counts
 
 
 class _Aggregate(torch.autograd.Function):
@@ -58,30 +59,30 @@ class _Aggregate(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad.index_select(0, ctx.plan.dst), None
+        return grad.index_select(0, ctx.plan._dst_idx), None
 
 
 class _Gather(torch.autograd.Function):
-    """out = x[src] ([E, K]); backward: grad_x = B_src @ grad (bag sum over the edges leaving each node)."""
+    """out = x[src] or x[dst] ([E, K]); backward: grad_x = B_side @ grad (bag sum over each node's edges)."""
 
     @staticmethod
-    def forward(ctx, x, plan):
-        ctx.plan = plan
-        return x.index_select(0, plan.src)
+    def forward(ctx, x, plan, side):
+        ctx.plan, ctx.side = plan, side
+        return x.index_select(0, plan._src_idx if side == "src" else plan._dst_idx)
 
     @staticmethod
     def backward(ctx, grad):
-        perm_src, crow_src, _ = ctx.plan._by_src()
-        return bag_sum(grad, perm_src, crow_src), None
+        perm, crow = ctx.plan._by_src()[:2] if ctx.side == "src" else (ctx.plan.perm, ctx.plan.crow)
+        return bag_sum(grad, perm, crow), None, None
 
 
 class _Propagate(torch.autograd.Function):
-    """out = A @ x with A[dst, src] = w; backward: grad_x = A^T @ grad, grad_w_e = <grad_dst, x_src>."""
+    """out = A^T @ x (out[dst] += w x[src]); backward: grad_x = A @ grad, grad_w_e = <grad_dst, x_src>."""
 
     @staticmethod
     def forward(ctx, x, weight, plan):
         ctx.plan = plan
-        ctx.save_for_backward(x, weight)
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight)  # x only for grad_w
         w_sorted = None if weight is None else weight.index_select(0, plan.perm)
         return bag_sum(x, plan.src_sorted, plan.crow, w_sorted)
 
@@ -107,7 +108,7 @@ class _Propagate(torch.autograd.Function):
 class AggregationPlan:
     r"""Destination-sorted CSR structure of a graph, reused by every aggregation.
 
-    $$U(M)_j = \sum_{i > j} M_{ij} = (B M)_j, \qquad \sum_{i > j} w_{ij}\, x_i = (A x)_j$$
+    $$U(M)_j = \sum_{i > j} M_{ij} = (B M)_j, \qquad \sum_{i > j} w_{ij}\, x_i = (A^T x)_j$$
 
     Build it once per graph or batch with :meth:`from_edge_index`; then
     :meth:`aggregate` reduces materialised messages ``[E, ...]`` (original edge order),
@@ -115,19 +116,27 @@ class AggregationPlan:
     and :meth:`gather` returns ``x[src]`` with a sparse-product backward.
 
     Attributes: ``num_nodes``, ``num_edges``, ``src`` and ``dst`` ([E], original order),
-    ``perm`` ([E], edge ids sorted by dst), ``crow`` ([num_nodes + 1]), ``deg`` (in-degrees).
+    ``perm`` ([E], edge ids sorted by dst), ``crow`` ([num_nodes + 1], row pointers),
+    ``src_sorted`` ([E]) -- all three of ``index_dtype`` (int32 when it fits) --, ``deg``
+    ([num_nodes], in-degrees) and ``is_sorted`` (edges already sorted by dst).
 
     Book: chapter scatter, section A reusable aggregation plan.
     """
 
-    def __init__(self, dst, src, num_nodes: int):
+    def __init__(self, dst, src, num_nodes: int, is_sorted=None):
         self.num_nodes = int(num_nodes)
         self.num_edges = int(dst.numel())
         self.dst, self.src = dst, src
-        self.is_sorted = bool((dst[1:] >= dst[:-1]).all()) if self.num_edges > 1 else True
-        self.perm = torch.arange(self.num_edges) if self.is_sorted else torch.argsort(dst, stable=True)
-        self.crow, self.deg = _crow(dst, self.num_nodes)
-        self.src_sorted = None if src is None else (src if self.is_sorted else src.index_select(0, self.perm))
+        # CSR indices in int32 when they fit: half the index bytes per edge
+        self.index_dtype = torch.int32 if max(self.num_edges, self.num_nodes) < 2**31 - 1 else torch.long
+        self.is_sorted = is_sorted_index(dst) if is_sorted is None else bool(is_sorted)
+        perm = torch.arange(self.num_edges) if self.is_sorted else torch.argsort(dst, stable=True)
+        self.perm = perm.to(self.index_dtype)
+        self.crow, self.deg = _crow(dst, self.num_nodes, self.index_dtype)
+        self.src_sorted = None if src is None else src.index_select(0, perm).to(self.index_dtype)
+        # gathers x[src], grad[dst] read half the index bytes with int32
+        self._dst_idx = dst.to(self.index_dtype)
+        self._src_idx = None if src is None else src.to(self.index_dtype)
         self._src_structure = None  # edges sorted by source, built on first use
 
     @classmethod
@@ -144,19 +153,20 @@ class AggregationPlan:
         return cls(dst.long().contiguous(), src.long().contiguous(), num_nodes)
 
     @classmethod
-    def from_index(cls, index, dim_size, check: bool = True):
+    def from_index(cls, index, dim_size, check: bool = True, is_sorted=None):
         """Plan for ``scatter(src, index, dim_size=dim_size)``: :meth:`aggregate` only."""
         if check:
             num = index.numel() if isinstance(index, torch.Tensor) else -1
             dim_size = check_index(index, num, dim_size)
-        return cls(index.long().contiguous(), None, dim_size)
+        return cls(index.long().contiguous(), None, dim_size, is_sorted)
 
     def _by_src(self):
         """(edge ids sorted by src, CSR rows of the sources, dst in that order): the transpose."""
         if self._src_structure is None:
             perm_src = torch.argsort(self.src, stable=True)
-            crow_src, _ = _crow(self.src, self.num_nodes)
-            self._src_structure = (perm_src, crow_src, self.dst.index_select(0, perm_src))
+            crow_src, _ = _crow(self.src, self.num_nodes, self.index_dtype)
+            self._src_structure = (perm_src.to(self.index_dtype), crow_src,
+                                   self.dst.index_select(0, perm_src).to(self.index_dtype))
         return self._src_structure
 
     def _fast(self, t):
@@ -191,22 +201,29 @@ class AggregationPlan:
             out = out / self.deg.clamp(min=1).to(out.dtype).unsqueeze(1)
         return out.reshape((self.num_nodes,) + tuple(messages.shape[1:]))
 
-    def gather(self, x):
-        r"""$x_i$ on every edge $i > j$: ``x[src]`` ([E, ...]), its backward a CSR product.
+    def gather(self, x, side: str = "src"):
+        r"""$x_i$ (``side="src"``) or $x_j$ (``side="dst"``) on every edge $i > j$, with a CSR backward.
+
+        Equal to ``x[src]`` or ``x[dst]``; its backward sums the gradients of each node's
+        edges with one bag sum (the transposed product) instead of a scattered ``index_add``.
 
         Args:
             x: node features ``[num_nodes, ...]``.
+            side: ``"src"`` or ``"dst"``.
 
         Returns:
-            ``[E, ...]`` in the original edge order (equal to ``x[src]``).
+            ``[E, ...]`` in the original edge order.
         """
+        if side not in ("src", "dst"):
+            raise ValueError(f"side must be 'src' or 'dst', got {side!r}")
         self._check_nodes(x)
         if not self._fast(x):
-            return x[self.src]
-        return _Gather.apply(x.reshape(self.num_nodes, -1), self).reshape((self.num_edges,) + tuple(x.shape[1:]))
+            return x[self.src if side == "src" else self.dst]
+        out = _Gather.apply(x.reshape(self.num_nodes, -1), self, side)
+        return out.reshape((self.num_edges,) + tuple(x.shape[1:]))
 
     def propagate(self, x, edge_weight=None, reduce: str = "sum"):
-        r"""$\mathrm{out}_j = \bigoplus_{i > j} w_{ij}\, x_i = (A x)_j$ without building ``[E, F]`` messages.
+        r"""$\mathrm{out}_j = \bigoplus_{i > j} w_{ij}\, x_i = (A^T x)_j$ without building ``[E, F]`` messages.
 
         Args:
             x: node features ``[num_nodes, ...]``.

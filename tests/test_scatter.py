@@ -79,6 +79,10 @@ def test_default_dim_size_is_max_plus_one_and_explicit_keeps_isolated():
     out = scatter(src, index, dim_size=5)
     assert out.shape == (5, 2) and out[3:].abs().sum() == 0
     assert scatter(torch.ones(0, 2), torch.zeros(0, dtype=torch.long)).shape == (0, 2)
+    # an int32 index is accepted and gives the same result
+    torch.testing.assert_close(scatter(src, index.int(), dim_size=5), out, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="dim_size must be >= 0"):
+        scatter(torch.ones(0, 2), torch.zeros(0, dtype=torch.long), dim_size=-1)
 
 
 def test_float32_smoke():
@@ -196,6 +200,9 @@ def test_plan_gradcheck(reduce):
         w = torch.randn(25, dtype=torch.float64, requires_grad=True)
         assert torch.autograd.gradcheck(lambda x, w: plan.propagate(x, w, reduce), (x, w))
         assert torch.autograd.gradcheck(lambda x: plan.propagate(x, None, reduce), (x,))
+        # second derivatives too (forces = -dE/dpos trained with create_graph=True)
+        assert torch.autograd.gradgradcheck(lambda x, w: plan.propagate(x, w, reduce), (x, w))
+        assert torch.autograd.gradgradcheck(lambda m: plan.aggregate(m, reduce), (messages,))
 
 
 def test_plan_batch_of_two_equals_per_graph():
@@ -263,6 +270,7 @@ def test_plan_gather_equals_indexing_and_gradcheck():
     x = torch.randn(num_nodes, 2, 3, dtype=torch.float64, requires_grad=True)
     torch.testing.assert_close(plan.gather(x), x[edge_index[0]], rtol=0, atol=0)
     assert torch.autograd.gradcheck(plan.gather, (x,))
+    assert torch.autograd.gradgradcheck(plan.gather, (x,))
 
 
 def test_default_backend_choice(monkeypatch):
@@ -272,7 +280,8 @@ def test_default_backend_choice(monkeypatch):
     assert scatter_module.choose_backend("mean", None, x, ordered) == "csr"
     expected = "torch_scatter" if has_torch_scatter() else "torch"
     assert scatter_module.choose_backend("sum", None, x, unsorted) == expected
-    assert scatter_module.choose_backend("max", None, x, ordered) == expected
+    assert scatter_module.choose_backend("max", None, x, ordered) == "torch"
+    assert scatter_module.choose_backend("min", None, x, unsorted) == "torch"
     assert scatter_module.choose_backend("sum", None, torch.ones(5, dtype=torch.long), ordered) == expected
     monkeypatch.setenv("MINIGNN_NO_TORCH_SCATTER", "1")
     assert scatter_module.choose_backend("sum", None, x, unsorted) == "torch"
@@ -295,3 +304,29 @@ def test_plan_on_sorted_edges_equals_plan_on_shuffled_edges(reduce):
         x, w = torch.randn(num_nodes, 3, dtype=torch.float64), torch.rand(edge_index.shape[1], dtype=torch.float64)
         torch.testing.assert_close(sorted_plan.propagate(x, w[order], reduce),
                                    shuffled_plan.propagate(x, w, reduce), rtol=0, atol=1e-12)
+
+
+def test_plan_gather_dst_equals_indexing_and_gradcheck():
+    edge_index, num_nodes = random_graph(7, 25)
+    plan = AggregationPlan.from_edge_index(edge_index, num_nodes)
+    x = torch.randn(num_nodes, 3, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(plan.gather(x, "dst"), x[edge_index[1]], rtol=0, atol=0)
+    assert torch.autograd.gradcheck(lambda x: plan.gather(x, "dst"), (x,))
+    with pytest.raises(ValueError, match="side must be 'src' or 'dst'"):
+        plan.gather(x, "both")
+
+
+def test_scatter_softmax_equals_per_group_softmax_and_gradcheck():
+    scores = torch.randn(30, 2, dtype=torch.float64, requires_grad=True)
+    index = torch.randint(0, 6, (30,))
+    alpha = scatter_module.scatter_softmax(scores, index, dim_size=8)
+    for j in range(8):
+        group = index == j
+        if group.any():
+            torch.testing.assert_close(alpha[group], torch.softmax(scores[group], dim=0), rtol=0, atol=1e-12)
+    # large scores do not overflow (the max is subtracted)
+    big = scatter_module.scatter_softmax(1000 + scores.detach(), index, dim_size=8)
+    torch.testing.assert_close(big, alpha.detach(), rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda s: scatter_module.scatter_softmax(s, index, 8), (scores,))
+    with pytest.raises(ValueError, match="floating-point"):
+        scatter_module.scatter_softmax(torch.ones(3, dtype=torch.long), torch.tensor([0, 0, 1]))
