@@ -1,0 +1,299 @@
+"""Benchmark: EDM (an E(3)-equivariant diffusion model) on QM9, trained on CPU under a wall-clock budget.
+
+    python benchmarks/qm9_diffusion.py                     # 120 min of training, 1000 samples; writes RESULTS.md + checkpoint
+    python benchmarks/qm9_diffusion.py --subset all        # all of QM9 instead of the default subset
+    python benchmarks/qm9_diffusion.py --quick             # smoke test, ~1-2 min; prints only (add --write to write)
+    python benchmarks/qm9_diffusion.py --no-write          # full run that writes nothing
+    python benchmarks/qm9_diffusion.py --skip-training     # sample and evaluate the saved checkpoint again
+
+Protocol.  Data: the QM9 molecules of ``--subset``: ``heavy8`` (default) keeps the 21,800 molecules with at most
+8 heavy atoms (C, N, O, F; hydrogens explicit, 16.1 atoms on average); ``heavyK`` keeps at most K heavy atoms;
+``all`` keeps all 130,831 molecules of qm9pack.  All of them are training data (a generative model has no test
+set; novelty is measured against them).  Model: :class:`minignn.edm.EDM` (``--width``, ``--layers``) trained by
+:func:`minignn.edm.train_edm` (Adam, batch ``--batch-size``, warmup then a cosine of the elapsed time over the
+budget, EMA of the weights ``--ema``).  Generation: ``--num-samples`` molecules with the EMA weights, the
+``--sampler`` of :mod:`minignn.diffusion` with ``--sample-steps`` steps, in chunks of 100 (the first chunk's
+time is the "100 molecules" figure).  Metrics (:func:`minignn.metrics.evaluate_molecules`): atom and molecule
+stability, RDKit validity, uniqueness, novelty against the training SMILES (same bond-inference pipeline);
+the reference row evaluates 1000 random training molecules the same way.  The published rows (full QM9,
+10,000 samples, GPU training) are the QM9 results of Hoogeboom et al. 2022 (:data:`minignn.edm.PUBLISHED_QM9`).
+
+Wall clock: the budget covers training only; sampling 1000 molecules (500 steps each) and the evaluation add
+about 10 minutes on 2 idle cores (~0.1 s of CPU per sampler step for 100 molecules with the default model).
+The weights are saved as soon as training ends, so ``--skip-training`` can redo the rest.
+
+Outputs: a table on stdout; the ``qm9_diffusion`` section of ``benchmarks/RESULTS.md`` (between
+``<!-- qm9_diffusion:begin -->`` and ``<!-- qm9_diffusion:end -->``, rewritten atomically, other sections
+untouched); the checkpoint ``minignn/checkpoints/qm9_edm.pt`` (float32 EMA weights, config, p(n), metrics;
+read it with :func:`minignn.edm.load_edm`).
+
+Threads: ``--threads auto`` (default) times 8 training steps with one thread and with torch's default and keeps
+the faster: on a 2-core machine shared with other jobs, two OpenMP threads were measured ~50x slower than one
+for this model (each of the many small operations waits for a descheduled thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import re
+import shlex
+import sys
+import tempfile
+import time
+
+import torch
+
+from minignn.datasets import load_qm9
+from minignn.edm import EDM, PUBLISHED_QM9, EDMConfig, load_edm, qm9_checkpoint_path, sample_molecules, save_edm, train_edm
+from minignn.metrics import dataset_smiles, evaluate_molecules, reference_row
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
+BEGIN, END = "<!-- qm9_diffusion:begin -->", "<!-- qm9_diffusion:end -->"
+TARGETS = {"atom_stability": 0.95, "mol_stability": 0.60, "validity": 0.80, "uniqueness": 0.90}
+METRICS = ("atom_stability", "mol_stability", "validity", "uniqueness", "valid_and_unique", "novelty")
+
+
+def log(*args) -> None:
+    print(f"[{datetime.datetime.now():%H:%M:%S}]", *args, flush=True)
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def select_subset(molecules, subset: str):
+    """The molecules of ``subset`` ("all" or "heavyK": at most K heavy atoms) and a description."""
+    if subset == "all":
+        return molecules, "all of QM9"
+    match = re.fullmatch(r"heavy([1-9])", subset)
+    if not match:
+        raise ValueError(f"--subset must be 'all' or 'heavyK' with K in 1..9 (at most K heavy atoms), got {subset!r}")
+    k = int(match.group(1))
+    heavy = torch.zeros(len(molecules), dtype=torch.int64).index_add_(0, molecules.batch, (molecules.z > 1).long())
+    return molecules.subset((heavy <= k).nonzero()[:, 0]), f"QM9 molecules with at most {k} heavy atoms"
+
+
+def choose_threads(threads: str, model, molecules, batch_size: int) -> int:
+    """Set torch's thread count: an integer, or "auto" (time 8 training steps of a copy of the model with
+    1 thread and with torch's default; keep the faster)."""
+    if threads != "auto":
+        torch.set_num_threads(int(threads))
+        return int(threads)
+    import copy
+
+    seconds = {}
+    for n in sorted({1, torch.get_num_threads()}, reverse=True):
+        torch.set_num_threads(n)
+        seconds[n] = train_edm(copy.deepcopy(model), molecules, steps=8, batch_size=batch_size, ema_decay=None,
+                               generator=torch.Generator().manual_seed(0)).seconds
+    best = min(seconds, key=seconds.get)
+    torch.set_num_threads(best)
+    log("threads: " + ", ".join(f"{n}: {t:.1f} s for 8 steps" for n, t in seconds.items()) + f"; using {best}")
+    return best
+
+
+def sample_in_chunks(model, num: int, steps: int, sampler: str, seed: int, chunk: int = 100):
+    """``num`` molecules in chunks of ``chunk``; returns (list of (z, pos), seconds per chunk)."""
+    generator = torch.Generator().manual_seed(seed)
+    molecules, times = [], []
+    for start in range(0, num, chunk):
+        t0 = time.perf_counter()
+        out = sample_molecules(model, min(chunk, num - start), generator, steps=steps, sampler=sampler)
+        times.append(time.perf_counter() - t0)
+        molecules += [(m.z, m.pos) for m in out]
+        log(f"sampled {len(molecules)}/{num} molecules ({times[-1]:.1f} s for the last {min(chunk, num - start)})")
+    return molecules, times
+
+
+def display_path(path: pathlib.Path) -> str:
+    """``path`` relative to the repository when inside it (``minignn/checkpoints/qm9_edm.pt``), else as given."""
+    try:
+        return str(path.resolve().relative_to(RESULTS.parent.parent))
+    except ValueError:
+        return str(path)
+
+
+def pct(v) -> str:
+    return "-" if v is None or v != v else f"{100 * v:.1f}"
+
+
+def section(r: dict) -> str:
+    rows = [(f"QM9 reference ({r['reference_size']} random training molecules)", r["reference"]),
+            (f"EDM, this package ({r['num_samples']} samples, {r['train_min']:.0f} min CPU)", r["metrics"])]
+    rows += [(f"{name}, published (full QM9, 10,000 samples, GPU)" if name != "data" else
+              "QM9 itself, as evaluated by EDM (published)", {k: v / 100 for k, v in row.items()})
+             for name, row in PUBLISHED_QM9.items() if name in ("EDM", "GDM-aug", "G-SchNet", "data")]
+    table = ["| model | atom stab. (%) | mol. stab. (%) | validity (%) | uniqueness (%) | valid & unique (%) | novelty (%) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    table += ["| " + " | ".join([name] + [pct(row.get(k)) for k in METRICS]) + " |" for name, row in rows]
+    met = [f"{k} {pct(r['metrics'][k])}% {'>=' if r['metrics'][k] >= v else '<'} {100 * v:.0f}%" for k, v in TARGETS.items()]
+    met.append(f"100 molecules in {r['time_100']:.1f} s {'<' if r['time_100'] < 60 else '>='} 60 s")
+    return "\n".join([
+        BEGIN,
+        "## QM9 generation (EDM, CPU budget)",
+        "",
+        f"- date: {datetime.datetime.now():%Y-%m-%d %H:%M}",
+        f"- command: `{r['command']}`",
+        f"- machine: {cpu_model()}, {os.cpu_count()} logical cores (shared with other jobs), torch threads "
+        f"{torch.get_num_threads()}; 1-minute load average {r['load']}",
+        f"- versions: python {platform.python_version()}, torch {torch.__version__}",
+        f"- data: {r['subset_text']} (`--subset {r['subset']}`): {r['num_train']} molecules, "
+        f"{r['mean_atoms']:.1f} atoms on average, all used for training",
+        f"- model: {r['config_text']}, {r['params']} parameters",
+        f"- training: {r['train_min']:.1f} min (budget {r['budget_min']:g} min), {r['steps']} steps of "
+        f"{r['batch_size']} molecules ({r['epochs']:.1f} epochs), loss of the last 500 steps {r['final_loss']:.4f}",
+        f"- sampling: {r['sampler']} sampler, {r['sample_steps']} steps, EMA weights; {r['sec_per_mol']:.3f} s per "
+        f"molecule; 100 molecules in {r['time_100']:.1f} s",
+        f"- targets: {'; '.join(met)}",
+        f"- checkpoint: `{r['checkpoint_name']}` ({r['checkpoint_kb']:.0f} kB)",
+        "",
+        *table,
+        "",
+        END,
+    ])
+
+
+def write_section(text: str, path: pathlib.Path = RESULTS) -> None:
+    """Replace the qm9_diffusion section of ``path`` (or append it), atomically; the rest is left untouched."""
+    old = path.read_text() if path.exists() else "# Benchmark results\n"
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        new = head + text + rest.split(END, 1)[1]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(new)
+    os.replace(tmp, path)
+
+
+def read_section(path: pathlib.Path = RESULTS) -> dict:
+    """Parse the section (for the book): ``{"meta": {key: value}, "rows": [{"model", metric: float or None}]}``."""
+    text = pathlib.Path(path).read_text()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{path} has no qm9_diffusion section; run python benchmarks/qm9_diffusion.py")
+    body = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    meta, rows = {}, []
+    for line in body.splitlines():
+        if line.startswith("- ") and ":" in line:
+            key, value = line[2:].split(":", 1)
+            meta[key.strip()] = value.strip().strip("`")
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 1 + len(METRICS) and cells[0] not in ("model", "---"):
+            rows.append({"model": cells[0]} | {k: None if c == "-" else float(c) for k, c in zip(METRICS, cells[1:])})
+    return {"meta": meta, "rows": rows}
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="subsets: 'heavy8' = at most 8 heavy atoms (21,800 molecules), 'heavyK' likewise, 'all'")
+    p.add_argument("--budget-min", type=float, default=120.0, help="wall-clock training budget in minutes")
+    p.add_argument("--subset", default="heavy8", help="'all' or 'heavyK': molecules with at most K heavy atoms")
+    p.add_argument("--quick", action="store_true", help="smoke test (~1-2 min: tiny model, 0.5 min of training, "
+                   "50 samples); writes nothing unless --write")
+    p.add_argument("--write", action="store_true", help="with --quick: still write RESULTS.md and the checkpoint")
+    p.add_argument("--no-write", action="store_true", help="write neither RESULTS.md nor the checkpoint")
+    p.add_argument("--skip-training", action="store_true", help="load --checkpoint and only sample and evaluate")
+    p.add_argument("--checkpoint", default=None, help="default: minignn/checkpoints/qm9_edm.pt")
+    p.add_argument("--results", default=str(RESULTS), help="the shared results file (only this section is rewritten)")
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the weights used for sampling")
+    p.add_argument("--num-samples", type=int, default=1000)
+    p.add_argument("--sample-steps", type=int, default=500)
+    p.add_argument("--sampler", default="ancestral", choices=["ancestral", "euler_maruyama", "probability_flow"])
+    p.add_argument("--threads", default="auto", help="torch threads, or 'auto': time a few training steps with 1 thread "
+                   "and with torch's default and keep the faster (on a shared machine two threads can be far slower)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.quick:  # small everything, unless set explicitly
+        given = set(argv if argv is not None else sys.argv[1:])
+        for flag, value in (("--budget-min", 0.5), ("--subset", "heavy6"), ("--width", 32), ("--layers", 2),
+                            ("--num-samples", 50), ("--sample-steps", 100), ("--batch-size", 32)):
+            if flag not in given:
+                setattr(args, flag[2:].replace("-", "_"), value)
+    write = (not args.quick or args.write) and not args.no_write
+    torch.manual_seed(args.seed)
+    command = "python benchmarks/qm9_diffusion.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    ckpt = pathlib.Path(args.checkpoint) if args.checkpoint else qm9_checkpoint_path()
+
+    qm9 = load_qm9()
+    train, subset_text = select_subset(qm9.molecules, args.subset)
+    log(f"{subset_text}: {len(train)} molecules, {train.num_atoms.double().mean():.1f} atoms on average")
+    load_start = os.getloadavg()[0]
+    if args.skip_training:
+        model, info = load_edm(ckpt)
+        choose_threads(args.threads, model, train, args.batch_size)
+        steps, train_s, final_loss = info["steps"], info["train_s"], info["final_loss"]
+        log(f"loaded {ckpt} ({info.get('command', '?')})")
+    else:
+        config = EDMConfig(width=args.width, layers=args.layers)
+        model = EDM(config, train.num_atoms)
+        choose_threads(args.threads, model, train, args.batch_size)
+        log(f"EDM {config}: {sum(q.numel() for q in model.parameters())} parameters; budget {args.budget_min:g} min, "
+            f"torch threads {torch.get_num_threads()}")
+        result = train_edm(model, train, steps=10**9, batch_size=args.batch_size, lr=args.lr,
+                           generator=torch.Generator().manual_seed(args.seed), time_budget_s=60 * args.budget_min,
+                           ema_decay=args.ema, log_every=20 if args.quick else 1000)
+        steps, train_s = len(result.losses), result.seconds
+        final_loss = sum(result.losses[-500:]) / len(result.losses[-500:])
+        if result.ema is not None:
+            model = result.ema
+        model.eval()
+        info = dict(steps=steps, train_s=train_s, final_loss=final_loss, subset=args.subset, command=command,
+                    batch_size=args.batch_size, lr=args.lr, ema=args.ema, budget_min=args.budget_min)
+        if write:  # save the weights now: a crash while sampling must not lose two hours of training
+            save_edm(ckpt, model, info)
+            log(f"saved {ckpt}")
+    load_end = os.getloadavg()[0]
+    params = sum(q.numel() for q in model.parameters())
+    log(f"trained {steps} steps in {train_s / 60:.1f} min; loss of the last 500 steps {final_loss:.4f}")
+
+    samples, times = sample_in_chunks(model, args.num_samples, args.sample_steps, args.sampler, args.seed + 1)
+    log("training SMILES (bond inference + RDKit on every training molecule) ...")
+    known = dataset_smiles(train)
+    metrics = evaluate_molecules(samples, known)
+    reference_size = min(1000, len(train))
+    reference = reference_row(train, num=reference_size, seed=args.seed)
+    r = dict(command=command, subset=args.subset, subset_text=subset_text, num_train=len(train),
+             mean_atoms=float(train.num_atoms.double().mean()), params=params, budget_min=args.budget_min,
+             train_min=train_s / 60, steps=steps, batch_size=args.batch_size,
+             epochs=steps * args.batch_size / len(train), final_loss=final_loss, sampler=args.sampler,
+             sample_steps=args.sample_steps, sec_per_mol=sum(times) / args.num_samples,
+             time_100=times[0] * 100 / min(100, args.num_samples), num_samples=args.num_samples,
+             metrics=metrics, reference=reference, reference_size=reference_size, checkpoint_name=display_path(ckpt),
+             checkpoint_kb=0.0, load=f"{load_start:.1f} at the start, {load_end:.1f} at the end of training",
+             config_text=f"EGNN width {model.config.width}, {model.config.layers} layers, complete graphs, "
+                         f"{model.config.schedule} schedule, types scaled by {model.config.type_scale}")
+    print()
+    print(f"{'':<28}" + "".join(f"{k:>18}" for k in METRICS))
+    for name, row in (("QM9 reference", reference), ("EDM (this package)", metrics)):
+        print(f"{name:<28}" + "".join(f"{pct(row.get(k)):>18}" for k in METRICS))
+    print(f"sampling: {r['sec_per_mol']:.3f} s per molecule, 100 molecules in {r['time_100']:.1f} s; {params} parameters")
+    if write:
+        info |= {k: metrics[k] for k in METRICS} | {"sampler": args.sampler, "sample_steps": args.sample_steps,
+                                                    "sec_per_mol": r["sec_per_mol"], "num_samples": args.num_samples}
+        save_edm(ckpt, model, info)
+        r["checkpoint_kb"] = ckpt.stat().st_size / 1024
+        load_edm(ckpt)  # reloads with weights_only=True
+        write_section(section(r), pathlib.Path(args.results))
+        log(f"wrote {ckpt} ({r['checkpoint_kb']:.0f} kB) and the qm9_diffusion section of {args.results}")
+    else:
+        log("nothing written (--quick without --write, or --no-write)")
+    return r
+
+
+if __name__ == "__main__":
+    main()

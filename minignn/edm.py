@@ -1,0 +1,363 @@
+r"""EDM: an E(3)-equivariant diffusion model for molecules (Hoogeboom et al. 2022).
+
+A molecule of n atoms is x = (r, h): positions r [n, 3] in Angstrom and atom types h [n, K],
+one-hot times s = 0.25 (EDM's scaling: the types are decided late in the reverse process).
+The diffusion of minignn.diffusion runs on x, with one change for the positions: the noise is
+projected to the zero-centre-of-mass subspace,
+
+    P eps_r = eps_r - (1/n) sum_i eps_r,i,     x_t = sqrt(alpha_bar(t)) x_0 + sqrt(1 - alpha_bar(t)) (P eps_r, eps_h),
+
+so x_t keeps sum_i r_i = 0.  In that subspace an isotropic Gaussian is invariant under rotations
+(and no density is invariant under translations, which is why the centre of mass is removed).
+
+The denoiser is the EGNN of chapter equivariance on the complete graph of each molecule, with
+h^0 = [h_t, t] and the edge attribute |r_dst - r_src|^2 of x_t:
+
+    (h^L, r^L) = EGNN([h_t, t], r_t),     eps_theta(x_t, t) = (P (r^L - r_t), h^L)
+
+so eps_r rotates with the molecule and eps_h is invariant.  If the denoiser is equivariant and
+x_1 ~ N(0, I) (projected), every reverse step commutes with rotations: the distribution of the
+generated molecules is rotation invariant.  Generation: n ~ p(n) (the training counts), x_1 ~ N(0, I)
+projected, a reverse sampler of minignn.diffusion with ``projection=`` P, then types = argmax h_0.
+
+Packing: the samplers of minignn.diffusion see one tensor x = [r, h] of shape [N, 3 + K] for a
+batch of molecules (``batch`` [N] gives the molecule of each atom) and one time per atom.
+
+Book: chapter diffusion, sections "Molecules: the EDM model" and "Generating molecules".
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from minignn.datasets.atoms import AtomTypes
+from minignn.datasets.molecules import MoleculeSet
+from minignn.diffusion import ancestral_sample, denoising_loss, euler_maruyama_sample, get_schedule, probability_flow_sample
+from minignn.equivariant import EGNN
+from minignn.geometry import center
+from minignn.neighbours import fully_connected
+
+__all__ = ["EDMConfig", "EDM", "AtomCountDistribution", "remove_com", "encode", "edm_loss", "sample_molecules",
+           "train_edm", "TrainLog", "save_edm", "load_edm", "qm9_checkpoint_path", "SAMPLERS", "PUBLISHED_QM9"]
+
+FORMAT = "minignn.edm/1"
+CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+SAMPLERS = {"ancestral": ancestral_sample, "euler_maruyama": euler_maruyama_sample,
+            "probability_flow": probability_flow_sample}
+
+#: QM9 with hydrogens, 10,000 samples: Hoogeboom et al. 2022, QM9 results (percentages; "valid_and_unique" =
+#: #distinct valid SMILES / #molecules).  "data" is their evaluation of the QM9 molecules themselves.
+PUBLISHED_QM9 = {
+    "E-NF": dict(atom_stability=85.0, mol_stability=4.9, validity=40.2, valid_and_unique=39.4),
+    "G-SchNet": dict(atom_stability=95.7, mol_stability=68.1, validity=85.5, valid_and_unique=80.3),
+    "GDM-aug": dict(atom_stability=97.6, mol_stability=71.6, validity=90.4, valid_and_unique=89.5),
+    "EDM": dict(atom_stability=98.7, mol_stability=82.0, validity=91.9, valid_and_unique=90.7),
+    "data": dict(atom_stability=99.0, mol_stability=95.2, validity=97.7, valid_and_unique=97.7),
+}
+
+
+def qm9_checkpoint_path() -> Path:
+    """Where the shipped QM9 checkpoint lives (inside the package; written by benchmarks/qm9_diffusion.py)."""
+    return CHECKPOINT_DIR / "qm9_edm.pt"
+
+
+def remove_com(x: Tensor, batch: Tensor | None = None, num_graphs: int | None = None) -> Tensor:
+    """P x: subtract from the position columns x[:, :3] their mean over each molecule; other columns unchanged.
+
+    Args: x: [N, 3 + K] (or [N, 3]); batch: [N] molecule of each atom (None: one molecule).
+    Returns: [N, 3 + K] whose positions have zero centre of mass per molecule.
+    Book: chapter diffusion, section "Zero centre of mass".
+    """
+    if x.dim() != 2 or x.shape[1] < 3:
+        raise ValueError(f"x must have shape [num_atoms, 3 + K] (positions first), got {tuple(x.shape)}")
+    return torch.cat([center(x[:, :3], batch, num_graphs), x[:, 3:]], dim=1)
+
+
+class AtomCountDistribution:
+    """p(n) = #{training molecules with n atoms} / #molecules: how many atoms a generated molecule gets.
+
+    Args: counts: [M] atoms per training molecule (e.g. ``MoleculeSet.num_atoms``), all >= 1.
+    ``probs`` [max n + 1]; ``sample(num, generator)`` -> [num] int64.
+    Book: chapter diffusion, section "Molecules: the EDM model".
+    """
+
+    def __init__(self, counts: Tensor):
+        counts = torch.as_tensor(counts)
+        if counts.dim() != 1 or counts.numel() == 0 or counts.is_floating_point() or counts.dtype == torch.bool:
+            raise ValueError(f"counts must be a non-empty 1-D integer tensor of atoms per molecule, got "
+                             f"{counts.dtype} {list(counts.shape)}")
+        if int(counts.min()) < 1:
+            raise ValueError(f"every molecule needs >= 1 atom, got a count of {int(counts.min())}")
+        self.histogram = torch.bincount(counts.long())  # [max n + 1], histogram[n] = #molecules with n atoms
+
+    @classmethod
+    def from_histogram(cls, histogram) -> "AtomCountDistribution":
+        histogram = torch.as_tensor(histogram, dtype=torch.int64)
+        if histogram.dim() != 1 or int(histogram.sum()) < 1 or int(histogram.min()) < 0 or int(histogram[0]) != 0:
+            raise ValueError(f"histogram must count molecules of 1, 2, ... atoms (entry 0 zero), got {histogram.tolist()}")
+        return cls(torch.repeat_interleave(torch.arange(len(histogram)), histogram))
+
+    @property
+    def probs(self) -> Tensor:
+        return self.histogram.double() / self.histogram.sum()
+
+    def sample(self, num: int, generator: torch.Generator | None = None) -> Tensor:
+        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+            raise ValueError(f"num must be an integer >= 1, got {num!r}")
+        return torch.multinomial(self.probs, num, replacement=True, generator=generator)
+
+    def __repr__(self) -> str:
+        n = self.histogram.nonzero()[:, 0]
+        return f"AtomCountDistribution({int(self.histogram.sum())} molecules, {int(n.min())} to {int(n.max())} atoms)"
+
+
+@dataclass
+class EDMConfig:
+    """Sizes of an :class:`EDM` (plain numbers and strings: stored in checkpoints)."""
+
+    elements: tuple = (1, 6, 7, 8, 9)  # the atom types' atomic numbers (QM9: H, C, N, O, F)
+    width: int = 64
+    layers: int = 4
+    hidden: int | None = None  # MLP width inside a layer (default: width)
+    type_scale: float = 0.25  # s: h = s * one-hot
+    coords_range: float = 15.0  # bound of each position update weight (EDM's tanh)
+    pos_reduce: str = "sum"  # how a layer sums the edge vectors (EDM: sum)
+    schedule: str = "cosine"
+
+
+class EDM(nn.Module):
+    r"""The EDM denoiser eps_theta(r_t, h_t, t) = (P (r^L - r_t), h^L), (h^L, r^L) = EGNN([h_t, t], r_t), plus p(n).
+
+    ``forward(pos [N, 3], h [N, K], t (float, 0-dim or [N]), batch [N] | None, edge_index [2, E] | None)``
+    returns ``(eps_pos [N, 3], eps_h [N, K])``: eps_pos E(3)-equivariant with zero mean per molecule,
+    eps_h invariant.  ``edge_index`` defaults to the complete graph of each molecule.
+
+    Args: config: :class:`EDMConfig`; atom_counts: [M] atoms per training molecule (for p(n)).
+    Book: chapter diffusion, section "Molecules: the EDM model".
+    """
+
+    def __init__(self, config: EDMConfig | None = None, atom_counts: Tensor | AtomCountDistribution | None = None):
+        super().__init__()
+        self.config = config = config or EDMConfig()
+        if config.pos_reduce not in ("sum", "mean"):
+            raise ValueError(f"pos_reduce must be 'sum' or 'mean', got {config.pos_reduce!r}")
+        self.atom_types = AtomTypes(config.elements, "EDM")
+        self.num_types = len(self.atom_types)
+        self.schedule = get_schedule(config.schedule)
+        if atom_counts is None:
+            atom_counts = torch.tensor([1])
+        self.atom_counts = atom_counts if isinstance(atom_counts, AtomCountDistribution) else AtomCountDistribution(atom_counts)
+        self.egnn = EGNN(self.num_types + 1, self.num_types, config.width, config.layers, config.hidden, edge_dim=1,
+                         pos_reduce=config.pos_reduce, coords_range=config.coords_range)
+
+    def forward(self, pos: Tensor, h: Tensor, t, batch: Tensor | None = None, edge_index: Tensor | None = None):
+        if pos.dim() != 2 or pos.shape[1] != 3:
+            raise ValueError(f"pos must have shape [num_atoms, 3], got {tuple(pos.shape)}")
+        n, k = pos.shape[0], self.num_types
+        if h.shape != (n, k):
+            raise ValueError(f"h must have shape [num_atoms={n}, K={k}] (scaled one-hot atom types), got {tuple(h.shape)}")
+        t = torch.as_tensor(t, dtype=pos.dtype, device=pos.device)
+        if t.dim() == 0:
+            t = t.expand(n)
+        if t.shape != (n,):
+            raise ValueError(f"t must be a number or have shape [num_atoms={n}] (one time per atom), got {tuple(t.shape)}")
+        if batch is None:
+            batch = torch.zeros(n, dtype=torch.int64, device=pos.device)
+        elif batch.shape != (n,) or batch.dtype != torch.int64:
+            raise ValueError(f"batch must be an int64 tensor of shape [{n}], got {batch.dtype} {list(batch.shape)}")
+        if edge_index is None:
+            edge_index = fully_connected(batch=batch)
+        src, dst = edge_index
+        d2 = (pos[dst] - pos[src]).square().sum(-1, keepdim=True)  # |r_dst - r_src|^2 of x_t, [E, 1]
+        h_out, pos_out = self.egnn(torch.cat([h, t[:, None]], dim=1), pos, edge_index, d2)
+        num_graphs = int(batch.max()) + 1 if n else 0
+        return center(pos_out - pos, batch, num_graphs), h_out
+
+    def eps_model(self, batch: Tensor, edge_index: Tensor | None = None) -> Callable[[Tensor, Tensor], Tensor]:
+        """The packed denoiser ``f(x [N, 3 + K], t [N]) -> [N, 3 + K]`` that minignn.diffusion's samplers and loss call."""
+        edge_index = fully_connected(batch=batch) if edge_index is None else edge_index
+
+        def f(x: Tensor, t: Tensor) -> Tensor:
+            eps_pos, eps_h = self(x[:, :3], x[:, 3:], t, batch, edge_index)
+            return torch.cat([eps_pos, eps_h], dim=1)
+
+        return f
+
+    def decode(self, x: Tensor, counts: Tensor) -> MoleculeSet:
+        """Molecules from packed x [N, 3 + K]: positions x[:, :3] (Angstrom), element argmax x[:, 3:]; counts [M] atoms each."""
+        if x.dim() != 2 or x.shape[1] != 3 + self.num_types:
+            raise ValueError(f"x must have shape [num_atoms, 3 + K = {3 + self.num_types}], got {tuple(x.shape)}")
+        counts = torch.as_tensor(counts, dtype=torch.int64)
+        if int(counts.sum()) != x.shape[0]:
+            raise ValueError(f"counts add up to {int(counts.sum())} atoms but x has {x.shape[0]} rows")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("x holds NaN or inf: the sampler diverged (fewer steps, or a better trained model?)")
+        z = self.atom_types.atomic_numbers(x[:, 3:].argmax(dim=1))
+        ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+        return MoleculeSet(z=z, pos=x[:, :3].detach().float(), ptr=ptr, y={}, units={}, index=torch.arange(len(counts)),
+                           atom_types=self.atom_types, name="EDM samples")
+
+
+def encode(molecules: MoleculeSet, atom_types: AtomTypes, type_scale: float = 0.25, dtype=None):
+    """x_0 of a set of molecules: centred positions [A, 3], h = s * one-hot [A, K], batch [A].
+
+    Book: chapter diffusion, section "Molecules: the EDM model".
+    """
+    dtype = dtype or torch.get_default_dtype()
+    batch = molecules.batch
+    pos = center(molecules.pos.to(dtype), batch, len(molecules))
+    return pos, type_scale * atom_types.one_hot(molecules.z, dtype), batch
+
+
+def edm_loss(model: EDM, pos: Tensor, h: Tensor, batch: Tensor, t: Tensor | None = None, noise: Tensor | None = None,
+             generator: torch.Generator | None = None, edge_index: Tensor | None = None) -> Tensor:
+    """L = mean || eps - eps_theta(x_t, t) ||^2, one t ~ U(0, 1) per molecule, eps = (P eps_r, eps_h).
+
+    Args: pos [N, 3] with zero centre of mass per molecule; h [N, K]; batch [N] (molecules 0..M-1);
+    t: [M] times (default drawn); noise: [N, 3 + K] (default drawn, then projected).
+    Book: chapter diffusion, section "Molecules: the EDM model".
+    """
+    if batch.shape != pos.shape[:1] or batch.dtype != torch.int64:
+        raise ValueError(f"batch must be an int64 tensor [{pos.shape[0]}], got {batch.dtype} {list(batch.shape)}")
+    num_graphs = int(batch.max()) + 1
+    com = center(pos, batch, num_graphs) - pos
+    if float(com.abs().max()) > 1e-4 * max(1.0, float(pos.abs().max())):
+        raise ValueError("positions must have zero centre of mass per molecule (diffusion lives in that subspace); "
+                         "centre them with minignn.geometry.center(pos, batch) or minignn.edm.encode")
+    if t is None:
+        t = torch.rand(num_graphs, generator=generator, dtype=pos.dtype)
+    elif t.shape != (num_graphs,):
+        raise ValueError(f"t must have shape [num_molecules={num_graphs}] (one time per molecule), got {tuple(t.shape)}")
+    return denoising_loss(model.eps_model(batch, edge_index), torch.cat([pos, h], dim=1), model.schedule, t=t[batch],
+                          noise=noise, generator=generator, projection=lambda e: remove_com(e, batch, num_graphs))
+
+
+@torch.no_grad()
+def sample_molecules(model: EDM, num_molecules: int, generator: torch.Generator | None = None, steps: int = 500,
+                     sampler: str = "ancestral", num_atoms: Tensor | None = None, x_init: Tensor | None = None,
+                     return_trajectory: bool = False):
+    """Generate molecules: n ~ p(n) per molecule, x_1 ~ N(0, I) projected by P, reverse sampler with P after each step.
+
+    Args:
+        model: an :class:`EDM`; num_molecules: M; generator: for n, x_1 and the sampler's noise (in that order).
+        steps: sampler steps; sampler: "ancestral", "euler_maruyama" or "probability_flow" (deterministic).
+        num_atoms: [M] atoms per molecule instead of drawing them; x_init: [N, 3 + K] the noise x_1 itself.
+        return_trajectory: also return the states [steps + 1, N, 3 + K] (decode a frame with ``model.decode``).
+    Returns: a MoleculeSet (z, pos in Angstrom), and the trajectory and the counts [M] if asked.
+    Book: chapter diffusion, section "Generating molecules".
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
+    if isinstance(num_molecules, bool) or not isinstance(num_molecules, int) or num_molecules < 1:
+        raise ValueError(f"num_molecules must be an integer >= 1, got {num_molecules!r}")
+    if num_atoms is None:
+        counts = model.atom_counts.sample(num_molecules, generator)
+    else:
+        counts = torch.as_tensor(num_atoms, dtype=torch.int64)
+        if counts.shape != (num_molecules,) or int(counts.min()) < 1:
+            raise ValueError(f"num_atoms must hold num_molecules={num_molecules} counts >= 1, got {counts.tolist()}")
+    batch = torch.repeat_interleave(torch.arange(num_molecules), counts)
+    dtype = next(model.parameters()).dtype
+    n, width = int(counts.sum()), 3 + model.num_types
+    if x_init is None:
+        x_init = torch.randn(n, width, generator=generator, dtype=dtype)
+    elif x_init.shape != (n, width):
+        raise ValueError(f"x_init must have shape [num_atoms={n}, {width}], got {tuple(x_init.shape)}")
+    out = SAMPLERS[sampler](model.eps_model(batch, fully_connected(counts)), model.schedule, x_init=x_init, steps=steps,
+                            generator=generator, projection=lambda x: remove_com(x, batch, num_molecules),
+                            return_trajectory=return_trajectory)
+    x, trajectory = out if return_trajectory else (out, None)
+    molecules = model.decode(x, counts)
+    return (molecules, trajectory, counts) if return_trajectory else molecules
+
+
+class TrainLog(NamedTuple):
+    """What :func:`train_edm` did: the loss of every step, wall-clock seconds, and the EMA model (or None)."""
+
+    losses: list
+    seconds: float
+    ema: nn.Module | None
+
+
+def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 64, lr: float = 1e-3,
+              generator: torch.Generator | None = None, time_budget_s: float | None = None, ema_decay: float | None = 0.999,
+              clip_grad_norm: float | None = 2.0, warmup_steps: int = 100, log_every: int = 0) -> TrainLog:
+    """Minimise :func:`edm_loss` with Adam on random batches of ``molecules``.
+
+    Learning rate: linear warmup over ``warmup_steps``, then a cosine from ``lr`` to lr / 100 over the progress
+    p = max(step / steps, elapsed / time_budget_s).  Stops after ``steps`` steps or the time budget.
+    Reproducible given ``generator`` and the initial weights (unless a time budget cuts it short).
+    ``ema_decay``: also keep an exponential moving average of the weights (EDM: 0.999), returned as ``ema``.
+    Args: molecules: the training set (positions in Angstrom; centred here); batch_size: molecules per step.
+    Returns: a :class:`TrainLog`.
+    Book: chapter diffusion, section "QM9".
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    pos_all, h_all, _ = encode(molecules, model.atom_types, model.config.type_scale, next(model.parameters()).dtype)
+    ptr, counts = molecules.ptr, molecules.num_atoms
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    ema = None
+    if ema_decay is not None:
+        ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay))
+    losses, start = [], time.perf_counter()
+    for step in range(steps):
+        elapsed = time.perf_counter() - start
+        if time_budget_s is not None and elapsed >= time_budget_s:
+            break
+        p = max(step / steps, elapsed / time_budget_s if time_budget_s else 0.0)
+        factor = min(1.0, (step + 1) / max(1, warmup_steps)) * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+        for group in optimiser.param_groups:
+            group["lr"] = lr * factor
+        idx = torch.randint(len(molecules), (batch_size,), generator=generator)
+        c = counts[idx]
+        batch = torch.repeat_interleave(torch.arange(batch_size), c)
+        atoms = torch.repeat_interleave(ptr[idx] - (c.cumsum(0) - c), c) + torch.arange(int(c.sum()))
+        loss = edm_loss(model, pos_all[atoms], h_all[atoms], batch, generator=generator, edge_index=fully_connected(c))
+        optimiser.zero_grad()
+        loss.backward()
+        if clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+        optimiser.step()
+        if ema is not None:
+            ema.update_parameters(model)
+        losses.append(loss.item())
+        if log_every and (step + 1) % log_every == 0:
+            recent = sum(losses[-log_every:]) / len(losses[-log_every:])
+            print(f"step {step + 1:6d}  loss {recent:.4f}  lr {lr * factor:.2e}  {time.perf_counter() - start:7.1f} s", flush=True)
+    return TrainLog(losses, time.perf_counter() - start, None if ema is None else ema.module)
+
+
+def save_edm(path, model: EDM, info: dict | None = None) -> Path:
+    """Write float32 weights, config and the atom-count histogram (``weights_only``-loadable), atomically."""
+    from minignn.train import save_checkpoint
+
+    state = {"format": FORMAT, "config": asdict(model.config) | {"elements": list(model.config.elements)},
+             "model": {k: v.detach().float() for k, v in model.state_dict().items()},
+             "atom_count_histogram": model.atom_counts.histogram.clone(), "info": dict(info or {})}
+    return save_checkpoint(path, state)
+
+
+def load_edm(path=None) -> tuple[EDM, dict]:
+    """Read a :func:`save_edm` file; default: the shipped QM9 model.  Returns ``(model in eval mode, info)``.
+
+    Raises: FileNotFoundError (no file: the QM9 one is written by benchmarks/qm9_diffusion.py); ValueError (not an EDM file).
+    """
+    path = qm9_checkpoint_path() if path is None else Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no EDM checkpoint at {path} (the QM9 one is written by `python benchmarks/qm9_diffusion.py`)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        got = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{path} is not an EDM checkpoint: expected format {FORMAT!r}, got {got!r}")
+    config = EDMConfig(**(state["config"] | {"elements": tuple(state["config"]["elements"])}))
+    model = EDM(config, AtomCountDistribution.from_histogram(state["atom_count_histogram"]))
+    model.load_state_dict(state["model"])
+    return model.eval(), state["info"]

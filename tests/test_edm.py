@@ -1,0 +1,346 @@
+"""Tests of minignn.edm: symmetry of the denoiser, the zero-centre-of-mass subspace, the samplers, p(n), training.
+
+Oracles: minignn.testing's E(3) checks (float64 1e-12, float32 1e-5), the closed form of q(x_t | x_0) for the
+loss, per-molecule evaluation for batches, exact binomial frequencies for p(n), and a rotated copy of the
+initial noise for the deterministic sampler.  Statistical checks allow NSIGMA = 5 standard errors (seeds fixed).
+"""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from minignn.datasets import QM9_TYPES, MoleculeSet
+from minignn.diffusion import ancestral_sample
+from minignn.edm import (
+    SAMPLERS,
+    EDM,
+    AtomCountDistribution,
+    EDMConfig,
+    edm_loss,
+    encode,
+    load_edm,
+    remove_com,
+    sample_molecules,
+    save_edm,
+    train_edm,
+)
+from minignn.equivariant import EGNNLayer
+from minignn.geometry import random_reflection, random_rotation
+from minignn.neighbours import fully_connected
+from minignn.testing import check_euclidean, default_tolerance, random_molecule
+
+F64 = torch.float64
+NSIGMA = 5
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors on a shared 2-core machine: one thread is faster than two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def small_model(dtype=torch.float32, counts=(3, 4, 5), visible=True, seed=0, **kw):
+    """A tiny EDM; ``visible`` makes the position updates O(1) (the default init moves atoms by ~1e-3)."""
+    torch.manual_seed(seed)
+    model = EDM(EDMConfig(width=16, layers=2, **kw), torch.as_tensor(counts)).to(dtype)
+    if visible:
+        for layer in model.modules():
+            if isinstance(layer, EGNNLayer):
+                nn.init.normal_(layer.phi_x[-1].weight, std=0.3)
+    return model
+
+
+def tiny_molecules() -> MoleculeSet:
+    """CH4, H2O, NH3 and HF with textbook geometries (Angstrom), not centred."""
+    a, s = 0.629, math.sqrt(3) / 2
+    mols = [
+        ([6, 1, 1, 1, 1], [[0, 0, 0], [a, a, a], [-a, -a, a], [-a, a, -a], [a, -a, -a]]),
+        ([8, 1, 1], [[1, 1, 1], [1.757, 1.586, 1], [0.243, 1.586, 1]]),
+        ([7, 1, 1, 1], [[0, 0, 0], [0.94, 0, -0.37], [-0.47, 0.94 * s, -0.37], [-0.47, -0.94 * s, -0.37]]),
+        ([9, 1], [[0, 0, 2], [0.92, 0, 2]]),
+    ]
+    z = torch.tensor([zi for m in mols for zi in m[0]])
+    pos = torch.tensor([p for m in mols for p in m[1]], dtype=torch.float32)
+    ptr = torch.tensor([0] + [len(m[0]) for m in mols]).cumsum(0)
+    return MoleculeSet(z=z, pos=pos, ptr=ptr, y={}, units={}, index=torch.arange(len(mols)), atom_types=QM9_TYPES)
+
+
+def com(pos, batch, m):
+    return torch.zeros(m, 3, dtype=pos.dtype).index_add_(0, batch, pos) / torch.bincount(batch, minlength=m)[:, None]
+
+
+# -- the denoiser: E(3) symmetry, batching, corner cases ----------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [F64, torch.float32])
+def test_denoiser_is_equivariant_in_positions_and_invariant_in_types(dtype):
+    model = small_model(dtype)
+    pos, x, _ = random_molecule(9, 5, generator=gen(1), dtype=dtype)
+    edge_index = fully_connected(9)
+
+    def fn(pos, x, edge_index):
+        return model(pos, 0.25 * x, 0.4, None, edge_index)
+
+    eps_pos, eps_h = fn(pos, x, edge_index)
+    assert eps_pos.abs().max() > 0.1 and eps_h.abs().max() > 0.1  # the check sees real outputs
+    report = check_euclidean(fn, pos, x, edge_index, outputs=("equivariant", "invariant"), trials=2, generator=gen(2))
+    assert set(report) == {"rotation", "reflection", "translation", "permutation"}
+    assert max(report.values()) <= default_tolerance(dtype), report
+
+
+def test_a_non_equivariant_denoiser_fails_the_same_check():
+    """The check can fail: feed raw coordinates to the type channel (what a naive MLP would do)."""
+    model = small_model(F64)
+    pos, x, _ = random_molecule(9, 5, generator=gen(1), dtype=F64)
+
+    def fn(pos, x, edge_index):
+        eps_pos, eps_h = model(pos, 0.25 * x + 0.1 * pos[:, :1], 0.4, None, edge_index)
+        return eps_pos, eps_h
+
+    report = check_euclidean(fn, pos, x, fully_connected(9), outputs=("equivariant", "invariant"), generator=gen(2))
+    assert report["rotation"] > 1e-3
+
+
+def test_position_output_has_zero_mean_and_ignores_translations():
+    model = small_model(F64)
+    pos, x, _ = random_molecule(7, 5, generator=gen(3), dtype=F64)
+    eps_pos, eps_h = model(pos, 0.25 * x, torch.tensor(0.7, dtype=F64))
+    assert eps_pos.mean(0).abs().max() < 1e-15
+    eps_pos2, eps_h2 = model(pos + torch.tensor([5.0, -3.0, 2.0], dtype=F64), 0.25 * x, 0.7)
+    assert (eps_pos2 - eps_pos).abs().max() < 1e-12 and (eps_h2 - eps_h).abs().max() < 1e-12
+
+
+def test_batch_equals_molecule_by_molecule():
+    model = small_model(F64)
+    (p1, x1, _), (p2, x2, _) = random_molecule(5, 5, generator=gen(4), dtype=F64), random_molecule(7, 5, generator=gen(5), dtype=F64)
+    batch = torch.tensor([0] * 5 + [1] * 7)
+    t = torch.tensor([0.2] * 5 + [0.9] * 7, dtype=F64)
+    eps_pos, eps_h = model(torch.cat([p1, p2]), 0.25 * torch.cat([x1, x2]), t, batch)
+    for sl, p, x, tt in ((slice(0, 5), p1, x1, 0.2), (slice(5, 12), p2, x2, 0.9)):
+        one_pos, one_h = model(p, 0.25 * x, tt)
+        assert (eps_pos[sl] - one_pos).abs().max() < 1e-12 and (eps_h[sl] - one_h).abs().max() < 1e-12
+
+
+def test_single_atom_molecule_has_no_edges_and_zero_position_noise():
+    model = small_model(F64)
+    eps_pos, eps_h = model(torch.randn(1, 3, dtype=F64), torch.eye(5, dtype=F64)[:1] * 0.25, 0.5)
+    assert torch.equal(eps_pos, torch.zeros(1, 3, dtype=F64)) and torch.isfinite(eps_h).all()
+
+
+# -- the zero centre-of-mass subspace ------------------------------------------------------------------------
+
+def test_encode_centres_and_decode_inverts_it():
+    mols = tiny_molecules()
+    model = small_model(F64)
+    pos, h, batch = encode(mols, model.atom_types, 0.25, F64)
+    assert com(pos, batch, 4).abs().max() < 1e-15
+    assert torch.equal(h.argmax(1), QM9_TYPES.index(mols.z)) and torch.allclose(h.sum(1), torch.full((14,), 0.25, dtype=F64))
+    back = model.decode(torch.cat([pos, h], 1), mols.num_atoms)
+    assert torch.equal(back.z, mols.z) and torch.equal(back.ptr, mols.ptr)
+    torch.testing.assert_close(back.pos.double(), pos.float().double())
+
+
+def test_q_sample_with_projected_noise_stays_in_the_subspace():
+    from minignn.diffusion import q_sample
+
+    mols = tiny_molecules()
+    pos, h, batch = encode(mols, QM9_TYPES, 0.25, F64)
+    noise = remove_com(torch.randn(14, 8, dtype=F64), batch)
+    t = torch.tensor([0.1, 0.5, 0.9, 1.0], dtype=F64)[batch]
+    x_t = q_sample(torch.cat([pos, h], 1), t, "cosine", noise=noise)
+    assert com(x_t[:, :3], batch, 4).abs().max() < 1e-15
+    x_bad = q_sample(torch.cat([pos, h], 1), t, "cosine", noise=torch.randn(14, 8, dtype=F64))  # unprojected noise
+    assert com(x_bad[:, :3], batch, 4).abs().max() > 0.05
+
+
+def test_loss_draws_zero_com_noise_and_matches_the_closed_form():
+    mols = tiny_molecules()
+    model = small_model(F64)
+    pos, h, batch = encode(mols, model.atom_types, 0.25, F64)
+    seen = []
+    forward = model.forward
+    model.forward = lambda p, *a, **k: (seen.append(p), forward(p, *a, **k))[1]
+    edm_loss(model, pos, h, batch, generator=gen(6))
+    assert com(seen[0], batch, 4).abs().max() < 1e-14  # x_t lies in the subspace
+    # closed form with given t and noise
+    t = torch.tensor([0.05, 0.3, 0.6, 0.95], dtype=F64)
+    noise = remove_com(torch.randn(14, 8, dtype=F64, generator=gen(7)), batch)
+    ab = model.schedule.alpha_bar(t)[batch][:, None]
+    x_t = ab.sqrt() * torch.cat([pos, h], 1) + (1 - ab).sqrt() * noise
+    eps_pos, eps_h = forward(x_t[:, :3], x_t[:, 3:], t[batch], batch)
+    expected = (noise - torch.cat([eps_pos, eps_h], 1)).square().mean()
+    assert abs(edm_loss(model, pos, h, batch, t=t, noise=noise).detach().item() - expected.item()) < 1e-14
+
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+def test_every_sampler_step_keeps_zero_com(sampler):
+    """Even a denoiser whose position output has a mean (here: a constant drift) is projected back."""
+    model = small_model(F64)
+    forward = model.forward
+    model.forward = lambda *a, **k: (lambda out: (out[0] + 0.7, out[1]))(forward(*a, **k))
+    mols, traj, counts = sample_molecules(model, 6, gen(8), steps=12, sampler=sampler, return_trajectory=True)
+    batch = torch.repeat_interleave(torch.arange(6), counts)
+    assert traj.shape == (13, int(counts.sum()), 8)
+    assert max(float(com(frame[:, :3], batch, 6).abs().max()) for frame in traj) < 1e-13
+    # control: the same sampler without the projection drifts away from the subspace
+    free = ancestral_sample(model.eps_model(batch), model.schedule, x_init=remove_com(traj[0], batch), steps=12, generator=gen(9))
+    assert com(free[:, :3], batch, 6).abs().max() > 0.1
+
+
+# -- rotation invariance of the generated distribution --------------------------------------------------------
+
+@pytest.mark.parametrize("transform", ["rotation", "reflection"])
+def test_rotated_seed_gives_rotated_samples(transform):
+    model = small_model(F64)
+    counts = torch.tensor([4, 5, 3])
+    x1 = remove_com(torch.randn(12, 8, dtype=F64, generator=gen(10)), torch.repeat_interleave(torch.arange(3), counts))
+    Q = (random_rotation if transform == "rotation" else random_reflection)(gen(11), F64)
+    kw = dict(num_atoms=counts, steps=30, sampler="probability_flow", return_trajectory=True)
+    a, ta, _ = sample_molecules(model, 3, x_init=x1, **kw)
+    b, tb, _ = sample_molecules(model, 3, x_init=torch.cat([x1[:, :3] @ Q.T, x1[:, 3:]], 1), **kw)
+    assert torch.equal(a.z, b.z)
+    assert (tb[-1, :, :3] - ta[-1, :, :3] @ Q.T).abs().max() < 1e-10 * max(1.0, float(ta[-1].abs().max()))
+    assert (tb[-1, :, 3:] - ta[-1, :, 3:]).abs().max() < 1e-10
+    assert float((ta[-1, :, :3] - x1[:, :3]).abs().max()) > 0.1  # the sampler did move the atoms
+
+
+def test_samples_are_centred_so_their_mean_is_the_origin():
+    model = small_model()
+    mols = sample_molecules(model, 40, gen(12), steps=20)
+    assert mols.pos.mean(0).abs().max() < 1e-5
+    assert com(mols.pos, mols.batch, 40).abs().max() < 1e-5
+
+
+def gyration_anisotropy(mols):
+    """Mean over molecules of S = (1/n) sum_i r_i r_i^T minus its isotropic part, and the standard errors."""
+    S = torch.zeros(len(mols), 3, 3, dtype=F64).index_add_(
+        0, mols.batch, mols.pos.double()[:, :, None] * mols.pos.double()[:, None, :]) / mols.num_atoms.double()[:, None, None]
+    mean = S.mean(0)
+    dev = mean - torch.eye(3, dtype=F64) * torch.diagonal(mean).mean()
+    return dev, S.std(0) / math.sqrt(len(mols))
+
+
+def test_stochastic_sampler_output_is_rotation_invariant_in_distribution():
+    """The second moment E[r r^T] of generated atoms is isotropic (up to NSIGMA standard errors)
+    for the equivariant denoiser, and clearly not for a denoiser that prefers the x axis."""
+    model = small_model()
+    dev, se = gyration_anisotropy(sample_molecules(model, 400, gen(13), steps=20))
+    assert torch.all(dev.abs() <= NSIGMA * se), (dev, se)
+    forward = model.forward
+    axis = torch.tensor([1.0, 0.0, 0.0])
+    model.forward = lambda p, *a, **k: (lambda out: (out[0] + 2.0 * p * axis, out[1]))(forward(p, *a, **k))
+    dev, se = gyration_anisotropy(sample_molecules(model, 400, gen(13), steps=20))
+    assert (dev.abs() / se).max() > 4 * NSIGMA
+
+
+# -- p(n) ---------------------------------------------------------------------------------------------------
+
+def test_atom_count_distribution_is_the_training_histogram():
+    counts = torch.tensor([3, 5, 5, 9, 5, 3, 9, 9, 9, 12])
+    dist = AtomCountDistribution(counts)
+    expected = torch.zeros(13, dtype=F64)
+    for n in counts.tolist():
+        expected[n] += 0.1
+    torch.testing.assert_close(dist.probs, expected, rtol=0, atol=1e-15)
+    draws = dist.sample(20000, gen(14))
+    freq = torch.bincount(draws, minlength=13).double() / 20000
+    se = (expected * (1 - expected) / 20000).sqrt()
+    assert torch.all((freq - expected).abs() <= NSIGMA * se + 1e-12)
+    assert set(draws.unique().tolist()) == {3, 5, 9, 12}
+    back = AtomCountDistribution.from_histogram(dist.histogram)
+    assert torch.equal(back.histogram, dist.histogram)
+
+
+def test_sampled_molecules_take_their_sizes_from_p_of_n():
+    mols = tiny_molecules()
+    model = EDM(EDMConfig(width=8, layers=1), mols.num_atoms)
+    out = sample_molecules(model, 200, gen(15), steps=2)
+    sizes = torch.bincount(out.num_atoms, minlength=6).double() / 200
+    p = model.atom_counts.probs
+    assert set(out.num_atoms.unique().tolist()) <= {2, 3, 4, 5}
+    assert torch.all((sizes - p).abs() <= NSIGMA * (p * (1 - p) / 200).sqrt() + 1e-12)
+
+
+# -- training ---------------------------------------------------------------------------------------------
+
+def test_tiny_overfit_loss_goes_down_and_is_reproducible():
+    """Four molecules, 200 steps.  Measured (three seeds): mean loss of the first 50 steps 0.57-0.65, of the
+    last 50 0.20-0.24 (ratio 0.36-0.38); the threshold is a ratio of 0.5."""
+    mols = tiny_molecules()
+    model = small_model(visible=False, counts=mols.num_atoms)
+    log = train_edm(model, mols, steps=200, batch_size=8, lr=3e-3, generator=gen(16), ema_decay=0.9, warmup_steps=20)
+    assert len(log.losses) == 200 and log.ema is not None
+    first, last = sum(log.losses[:50]) / 50, sum(log.losses[-50:]) / 50
+    assert last < 0.5 * first, (first, last)
+    assert any((a - b).abs().max() > 0 for a, b in zip(log.ema.parameters(), model.parameters()))  # EMA lags
+    runs = [train_edm(small_model(visible=False, counts=mols.num_atoms), mols, steps=20, batch_size=8, lr=3e-3,
+                      generator=gen(16), ema_decay=0.9, warmup_steps=20).losses for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = small_model(counts=(2, 3, 3, 7))
+    path = save_edm(tmp_path / "edm.pt", model, {"note": "test"})
+    loaded, info = load_edm(path)
+    assert info == {"note": "test"} and not loaded.training
+    assert torch.equal(loaded.atom_counts.histogram, model.atom_counts.histogram)
+    pos, x, _ = random_molecule(6, 5, generator=gen(17), dtype=torch.float32)
+    for a, b in zip(model(pos, 0.25 * x, 0.5), loaded(pos, 0.25 * x, 0.5)):
+        assert torch.equal(a, b)
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an EDM checkpoint"):
+        load_edm(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError, match="no EDM checkpoint"):
+        load_edm(tmp_path / "missing.pt")
+
+
+# -- bad input ---------------------------------------------------------------------------------------------
+
+def _bad_calls():
+    model = small_model()
+    mols = tiny_molecules()
+    pos, h, batch = encode(mols, QM9_TYPES)
+    p5, h5 = torch.randn(5, 3), torch.eye(5)[:5] * 0.25
+    return [
+        (lambda: AtomCountDistribution(torch.tensor([], dtype=torch.int64)), "non-empty 1-D integer"),
+        (lambda: AtomCountDistribution(torch.tensor([3, 0])), "needs >= 1 atom"),
+        (lambda: AtomCountDistribution(torch.tensor([3.0, 4.0])), "integer tensor"),
+        (lambda: AtomCountDistribution(torch.tensor([3])).sample(0), "num must be an integer >= 1"),
+        (lambda: AtomCountDistribution.from_histogram([1, 2]), "entry 0 zero"),
+        (lambda: EDM(EDMConfig(pos_reduce="max")), "pos_reduce"),
+        (lambda: model(p5, h5[:, :4], 0.5), r"h must have shape \[num_atoms=5, K=5\]"),
+        (lambda: model(p5[:, :2], h5, 0.5), r"pos must have shape \[num_atoms, 3\]"),
+        (lambda: model(p5, h5, torch.rand(4)), "one time per atom"),
+        (lambda: model(p5, h5, 0.5, torch.zeros(5, dtype=torch.int32)), "batch must be an int64"),
+        (lambda: edm_loss(model, pos + 1.0, h, batch), "zero centre of mass"),
+        (lambda: edm_loss(model, pos, h, batch, t=torch.rand(14)), "one time per molecule"),
+        (lambda: edm_loss(model, pos, h, batch[:-1]), r"batch must be an int64 tensor \[14\]"),
+        (lambda: sample_molecules(model, 2, sampler="heun"), "sampler must be one of"),
+        (lambda: sample_molecules(model, 0), "num_molecules must be an integer >= 1"),
+        (lambda: sample_molecules(model, 2, num_atoms=torch.tensor([3])), "num_atoms must hold"),
+        (lambda: sample_molecules(model, 2, num_atoms=torch.tensor([3, 0])), "num_atoms must hold"),
+        (lambda: sample_molecules(model, 1, num_atoms=torch.tensor([3]), x_init=torch.randn(4, 8)), "x_init must have shape"),
+        (lambda: sample_molecules(model, 1, steps=0), "steps must be an integer >= 1"),
+        (lambda: model.decode(torch.randn(5, 7), torch.tensor([5])), r"3 \+ K = 8"),
+        (lambda: model.decode(torch.randn(5, 8), torch.tensor([4])), "counts add up to 4"),
+        (lambda: model.decode(torch.full((2, 8), float("nan")), torch.tensor([2])), "NaN"),
+        (lambda: remove_com(torch.randn(4, 2)), "positions first"),
+        (lambda: train_edm(model, mols, steps=0), "steps must be an integer >= 1"),
+    ]
+
+
+@pytest.mark.parametrize("k", range(24))
+def test_bad_input_raises_value_error(k):
+    calls = _bad_calls()
+    assert len(calls) == 24
+    call, match = calls[k]
+    with pytest.raises(ValueError, match=match):
+        call()
