@@ -1,0 +1,253 @@
+"""Benchmark: PaiNN on QM7 atomization energies, one cross-validation fold, a wall-clock budget on CPU.
+
+    python benchmarks/qm7.py                      # 60 min of training on fold 0, writes RESULTS.md and the checkpoint
+    python benchmarks/qm7.py --budget-min 60 --fold 0
+    python benchmarks/qm7.py --quick              # 2 min, prints only (writes nothing unless --write)
+
+Protocol: test = fold ``--fold`` of QM7 (the file's P, or the loader's energy-stratified
+folds: printed), train = the four other folds minus a validation tenth
+(:func:`minignn.datasets.qm7_split`).  The model is :class:`minignn.painn.PaiNN` on radius
+graphs (``--cutoff`` Angstrom) trained by :class:`minignn.train.Trainer` (composition baseline,
+standardised residual, AdamW, L1 loss) with a learning rate that follows a cosine of the
+*elapsed wall-clock time* over the budget (the number of epochs the budget allows is unknown
+on a shared machine).  The weights of the best validation epoch are evaluated once on the test
+fold.  Baselines on the same split: the training mean, the per-atom linear fit, and kernel
+ridge regression with a Laplacian kernel on sorted Coulomb matrices (hyperparameters chosen
+on the validation set, :mod:`minignn.baselines`).
+
+Outputs: a table on stdout; the ``qm7`` section of ``benchmarks/RESULTS.md`` (between
+``<!-- qm7:begin -->`` and ``<!-- qm7:end -->``, rewritten atomically); the checkpoint
+``minignn/checkpoints/qm7_painn.pt`` (float32 weights, config, baseline; read it with
+:func:`minignn.painn.load_pretrained`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import os
+import pathlib
+import platform
+import shlex
+import sys
+import tempfile
+import time
+
+import torch
+
+from minignn.baselines import composition_baseline, fit_kernel_ridge, mean_baseline, sorted_coulomb_features
+from minignn.datasets import load_qm7
+from minignn.painn import PaiNN, PaiNNConfig, load_pretrained, qm7_checkpoint_path, save_pretrained
+from minignn.train import Trainer, TrainConfig
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
+BEGIN, END = "<!-- qm7:begin -->", "<!-- qm7:end -->"
+
+
+def log(*args) -> None:
+    print(f"[{datetime.datetime.now():%H:%M:%S}]", *args, flush=True)
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def time_cosine(optimizer, budget_s: float, warmup_steps: int, min_ratio: float = 0.01):
+    """LambdaLR: linear warmup over steps, then a cosine of elapsed wall-clock time / budget."""
+    start = time.perf_counter()
+
+    def factor(step: int) -> float:
+        p = min(1.0, (time.perf_counter() - start) / budget_s)
+        return min(1.0, (step + 1) / warmup_steps) * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def mae(a, b) -> float:
+    return float((torch.as_tensor(a, dtype=torch.float64) - torch.as_tensor(b, dtype=torch.float64)).abs().mean())
+
+
+def run_baselines(qm7, train, val, test, krr_select: int) -> dict:
+    """Test MAE of the mean, the per-atom linear fit and sorted-Coulomb KRR (kcal/mol)."""
+    y = qm7.energies
+    out = {"mean": mae(mean_baseline(y[train], len(test)), y[test])}
+    counts = torch.nn.functional.one_hot(qm7.molecules.atom_types.index(qm7.molecules.z), len(qm7.molecules.atom_types))
+    per_mol = torch.zeros(len(qm7), counts.shape[1], dtype=torch.float64).index_add_(0, qm7.molecules.batch, counts.double())
+    out["linear"] = mae(composition_baseline(per_mol[train], y[train], per_mol[test]), y[test])
+    t0 = time.perf_counter()
+    X = sorted_coulomb_features(qm7.molecules)  # from our positions (Angstrom -> Bohr) and z
+    krr, info = fit_kernel_ridge(X[train], y[train], X[val], y[val], select_size=krr_select)
+    out["krr"] = mae(krr.predict(X[test]), y[test])
+    out["krr_info"] = f"sigma={info['sigma']:.4g}, lambda={info['lam']:.0e} (validation MAE {info['val_mae']:.2f})"
+    out["krr_time_s"] = time.perf_counter() - t0
+    return out
+
+
+def section(r: dict) -> str:
+    date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M UTC")
+    rows = [("mean of the training set", r["baselines"]["mean"], "-", "-", "-"),
+            ("per-atom linear (composition)", r["baselines"]["linear"], "-", "-", str(r["num_types"] + 1)),
+            ("KRR, Laplacian kernel, sorted Coulomb matrix", r["baselines"]["krr"], f"{r['baselines']['krr_time_s']:.0f}", "-",
+             str(len(r["train"]))),
+            (f"PaiNN (this package), {r['config_text']}", r["test_mae"], f"{r['train_time_s']:.0f}", str(r["epochs"]),
+             str(r["params"]))]
+    table = ["| model | test MAE (kcal/mol) | time (s) | epochs | parameters |", "| --- | --- | --- | --- | --- |"]
+    table += [f"| {m} | {v:.2f} | {t} | {e} | {p} |" for m, v, t, e, p in rows]
+    return "\n".join([
+        BEGIN,
+        "## QM7 atomization energies (PaiNN, one fold, CPU budget)",
+        "",
+        f"- date: {date}",
+        f"- command: `{r['command']}`",
+        f"- machine: {cpu_model()}, {os.cpu_count()} logical cores (shared with other jobs), torch threads {torch.get_num_threads()}; "
+        f"1-minute load average {r['load']}",
+        f"- versions: python {platform.python_version()}, torch {torch.__version__}",
+        f"- split: test = fold {r['fold']} ({len(r['test'])} molecules), train {len(r['train'])}, validation {len(r['val'])}; "
+        f"folds: {r['folds_source']}",
+        f"- training: budget {r['budget_min']:g} min, stopped by {r['stop_reason']}, best validation MAE "
+        f"{r['val_mae']:.2f} kcal/mol at epoch {r['best_epoch']}; test RMSE {r['test_rmse']:.2f} kcal/mol",
+        f"- KRR hyperparameters: {r['baselines']['krr_info']}",
+        f"- checkpoint: `minignn/checkpoints/{r['checkpoint_name']}` ({r['checkpoint_kb']:.0f} kB)",
+        "",
+        *table,
+        "",
+        END,
+    ])
+
+
+def write_section(text: str, path: pathlib.Path = RESULTS) -> None:
+    """Replace the qm7 section of ``path`` (or append it), atomically; the rest is left untouched."""
+    old = path.read_text() if path.exists() else "# Benchmark results\n"
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        new = head + text + rest.split(END, 1)[1]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(new)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
+    os.replace(tmp, path)
+
+
+def read_section(path: pathlib.Path = RESULTS) -> dict:
+    """Parse the qm7 section (for the book): ``{"meta": {key: value}, "rows": [{model, mae, time_s, epochs, params}]}``."""
+    text = pathlib.Path(path).read_text()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{path} has no qm7 section; run python benchmarks/qm7.py")
+    body = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    meta, rows = {}, []
+    for line in body.splitlines():
+        if line.startswith("- ") and ":" in line:
+            key, value = line[2:].split(":", 1)
+            meta[key.strip()] = value.strip().strip("`")
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 5 and cells[1][:1].isdigit():
+            rows.append(dict(model=cells[0], mae=float(cells[1]), time_s=cells[2], epochs=cells[3], params=cells[4]))
+    return {"meta": meta, "rows": rows}
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock training budget (minutes)")
+    p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="2-minute budget, writes nothing unless --write")
+    p.add_argument("--write", action="store_true", help="with --quick: still write RESULTS.md and the checkpoint")
+    p.add_argument("--checkpoint", default=None, help="default: minignn/checkpoints/qm7_painn.pt")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1: on a shared 2-core machine two threads were ~10x slower, measured)")
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--num-basis", type=int, default=20)
+    p.add_argument("--cutoff", type=float, default=5.0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--loss", choices=["l1", "mse"], default="l1")
+    p.add_argument("--krr-select", type=int, default=2000, help="training molecules used to choose the KRR hyperparameters")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--results", default=str(RESULTS), help="the shared results file (only the qm7 section is rewritten)")
+    args = p.parse_args(argv)
+    budget_min = 2.0 if args.quick and args.budget_min == 60.0 else args.budget_min
+    write = not args.quick or args.write
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    command = " ".join(["python benchmarks/qm7.py"] + [shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])])
+
+    qm7 = load_qm7()  # honours $MINIGNN_DATA
+    train, val, test = qm7.split(args.fold)
+    log(f"{qm7}; fold {args.fold}: train {len(train)}, val {len(val)}, test {len(test)}; folds: {qm7.folds_source}")
+    graphs = qm7.graphs(cutoff=args.cutoff)
+    pick = lambda idx: [graphs[i] for i in idx.tolist()]  # noqa: E731
+
+    num_types = len(qm7.molecules.atom_types)
+    config = PaiNNConfig(num_types=num_types, width=args.width, layers=args.layers, num_basis=args.num_basis,
+                         cutoff=args.cutoff)
+    model = PaiNN(config)
+    params = sum(p.numel() for p in model.parameters())
+    log(f"PaiNN {config}: {params} parameters; budget {budget_min:g} min, threads {torch.get_num_threads()}")
+    budget_s = 60 * budget_min
+    cfg = TrainConfig(max_epochs=100_000, batch_size=args.batch_size, lr=args.lr, weight_decay=0.0, loss=args.loss,
+                      patience=None, max_time_s=budget_s, num_types=num_types, eval_batch_size=512, seed=args.seed,
+                      progress=False)
+    trainer = Trainer(model, pick(train), pick(val), cfg)
+    t0 = time.perf_counter()
+    trainer.scheduler = time_cosine(trainer.optimizer, budget_s, warmup_steps=2 * len(trainer.loader))
+    load_start = os.getloadavg()[0]
+    while True:  # one epoch per call, to log progress; the Trainer stops mid-epoch at the budget
+        trainer.config.max_time_s = max(1.0, budget_s - (time.perf_counter() - t0))
+        h = trainer.fit(epochs=1)
+        log(f"epoch {h.epoch[-1]:4d}  train loss {h.train_loss[-1]:.4f}  val MAE {h.val_mae[-1]:7.3f}  "
+            f"lr {h.lr[-1]:.2e}  {h.time_s[-1]:.1f} s")
+        if h.stop_reason != "paused" or time.perf_counter() - t0 >= budget_s:
+            break
+    train_time = time.perf_counter() - t0
+    load_end = os.getloadavg()[0]
+    stop_reason = "time_budget" if h.stop_reason in ("paused", "time_budget") else h.stop_reason
+    model.load_state_dict(trainer.best_state)  # the best validation epoch
+    test_scores = trainer.evaluate(pick(test))
+    log(f"test MAE {test_scores['mae']:.3f} kcal/mol (RMSE {test_scores['rmse']:.3f}) after {len(h)} epochs, "
+        f"{train_time / 60:.1f} min; best validation MAE {trainer.best_val:.3f} at epoch {h.best_epoch}")
+
+    log("baselines (mean, per-atom linear, KRR on sorted Coulomb matrices) ...")
+    base = run_baselines(qm7, train, val, test, args.krr_select)
+    log(f"baselines: mean {base['mean']:.2f}, linear {base['linear']:.2f}, KRR {base['krr']:.2f} ({base['krr_info']})")
+
+    ckpt = pathlib.Path(args.checkpoint) if args.checkpoint else qm7_checkpoint_path()
+    info = {"dataset": "QM7", "units": "kcal/mol", "cutoff": args.cutoff, "atom_types": list(qm7.molecules.atom_types.elements), "fold": args.fold, "folds_source": qm7.folds_source,
+            "test_mae": test_scores["mae"], "test_rmse": test_scores["rmse"], "val_mae": trainer.best_val,
+            "epochs": len(h), "best_epoch": h.best_epoch, "train_time_s": train_time, "command": command,
+            "val_mae_history": list(h.val_mae), "train_loss_history": list(h.train_loss)}
+    result = dict(command=command, fold=args.fold, folds_source=qm7.folds_source, train=train, val=val, test=test,
+                  budget_min=budget_min, stop_reason=stop_reason, val_mae=trainer.best_val, best_epoch=h.best_epoch,
+                  test_mae=test_scores["mae"], test_rmse=test_scores["rmse"], train_time_s=train_time, epochs=len(h),
+                  params=params, num_types=num_types, baselines=base, checkpoint_name=ckpt.name, checkpoint_kb=0.0,
+                  load=f"{load_start:.1f} at the start, {load_end:.1f} at the end of training",
+                  config_text=f"width {args.width}, {args.layers} blocks, cutoff {args.cutoff:g} A, {args.num_basis} Bessel")
+    print()
+    print(f"{'model':<48} {'test MAE (kcal/mol)':>20}")
+    for name, value in (("mean", base["mean"]), ("per-atom linear", base["linear"]), ("KRR sorted Coulomb", base["krr"]),
+                        ("PaiNN", test_scores["mae"])):
+        print(f"{name:<48} {value:>20.2f}")
+    if test_scores["mae"] < 2.0:
+        print("\n*** TEST MAE BELOW 2.0 kcal/mol ***\n")
+    if write:
+        save_pretrained(ckpt, model, trainer.baseline, trainer.standardizer, info)
+        ckpt.chmod(0o644)  # readable by everyone, as a package file should be
+        result["checkpoint_kb"] = ckpt.stat().st_size / 1024
+        again = load_pretrained(ckpt).predict(pick(test))
+        check = mae(again, qm7.energies[test])
+        log(f"checkpoint {ckpt} ({result['checkpoint_kb']:.0f} kB) reloads with weights_only=True: test MAE {check:.3f}")
+        write_section(section(result), pathlib.Path(args.results))
+        log(f"wrote the qm7 section of {args.results}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+r"""Baselines for molecular energies: the mean, a per-atom linear fit, kernel ridge on Coulomb matrices.
+
+Three rows every learned model must beat, from the least to the most informed:
+
+1. **Mean**: :math:`\hat y = \bar y_{\text{train}}`.
+2. **Per-atom linear** (composition): :math:`\hat y_g = b + \sum_k c_{gk} w_k` with
+   :math:`c_{gk}` the number of atoms of type :math:`k` in molecule :math:`g`
+   (:class:`minignn.train.CompositionBaseline`, least squares).
+3. **Kernel ridge regression on sorted Coulomb matrices** (Rupp et al. 2012):
+
+$$C_{ii} = \tfrac12 Z_i^{2.4}, \qquad C_{ij} = \frac{Z_i Z_j}{|R_i - R_j|} \ (i \neq j,\ R \text{ in Bohr})$$
+
+rows and columns sorted by decreasing row norm :math:`\|C_i\|_2` (this fixes the atom order:
+the *sorted* matrix is permutation invariant, the raw one is not), zero padded to
+``size`` atoms, flattened; then with the Laplacian kernel
+:math:`k(a, b) = \exp(-\|a - b\|_1 / \sigma)`
+
+$$\alpha = (K + \lambda I)^{-1} (y - \bar y), \qquad \hat y(a) = \bar y + \sum_g \alpha_g\, k(a, a_g)$$
+
+with :math:`\sigma, \lambda` chosen on a validation set (one eigendecomposition of
+:math:`K` per :math:`\sigma` serves every :math:`\lambda`).
+
+Book: chapter qm7, section "Baselines".
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from minignn.train import CompositionBaseline
+from minignn.units import angstrom_to_bohr
+
+__all__ = ["mean_baseline", "composition_baseline", "coulomb_matrix", "sorted_coulomb_features",
+           "laplacian_kernel", "KernelRidge", "fit_kernel_ridge"]
+
+
+def mean_baseline(y_train: Tensor, num_predictions: int) -> Tensor:
+    r""":math:`\hat y = \bar y_{\text{train}}` for ``num_predictions`` molecules, ``[num_predictions]`` float64."""
+    y = torch.as_tensor(y_train, dtype=torch.float64).reshape(-1)
+    if y.numel() == 0:
+        raise ValueError("mean_baseline needs at least one training target, got none")
+    return y.mean().expand(int(num_predictions)).clone()
+
+
+def composition_baseline(counts_train: Tensor, y_train: Tensor, counts_test: Tensor) -> Tensor:
+    r"""Per-atom linear fit :math:`b + \sum_k c_{gk} w_k` on the training set, evaluated on ``counts_test``.
+
+    Args:
+        counts_train: ``[G, K]`` atom counts per type; y_train: ``[G]``; counts_test: ``[G', K]``.
+
+    Returns:
+        ``[G']`` float64.
+    """
+    counts_train = torch.as_tensor(counts_train)
+    if counts_train.dim() != 2:
+        raise ValueError(f"counts_train must have shape [num_molecules, num_types], got {list(counts_train.shape)}")
+    return CompositionBaseline(counts_train.shape[1]).fit(counts_train, y_train).predict(torch.as_tensor(counts_test))
+
+
+def coulomb_matrix(z: Tensor, pos: Tensor) -> Tensor:
+    r"""The Coulomb matrix of one molecule (atomic units: ``pos`` in **Angstrom** is converted to Bohr).
+
+    $$C_{ii} = \tfrac12 Z_i^{2.4}, \qquad C_{ij} = \frac{Z_i Z_j}{|R_i - R_j|}$$
+
+    Args:
+        z: ``[n]`` atomic numbers; pos: ``[n, 3]`` positions in Angstrom.
+
+    Returns:
+        ``[n, n]`` float64, in the atom order given (so it changes under a permutation of the atoms).
+    """
+    z, pos = _check_molecule(z, pos)
+    Z = z.to(torch.float64)
+    R = angstrom_to_bohr(pos.to(torch.float64))
+    d = torch.cdist(R, R)  # [n, n], Bohr
+    n = Z.numel()
+    eye = torch.eye(n, dtype=torch.bool)
+    if n > 1 and bool((d[~eye] == 0).any()):
+        raise ValueError("two atoms sit at the same position: the Coulomb matrix is infinite")
+    off = torch.outer(Z, Z) / torch.where(eye, torch.ones_like(d), d)
+    return torch.where(eye, torch.diag_embed(0.5 * Z**2.4), off)
+
+
+def sorted_coulomb_features(molecules: Sequence, size: int = 23) -> Tensor:
+    r"""Sorted Coulomb matrices, zero padded to ``size`` atoms and flattened: ``[M, size * size]`` float64.
+
+    Rows and columns of each :func:`coulomb_matrix` are permuted by decreasing row norm
+    :math:`\|C_i\|_2` (stable: ties keep the atom order), so relabelling the atoms leaves the
+    features unchanged (up to ties).  All molecules at once: padded ``[M, size, size]`` tensors.
+
+    Args:
+        molecules: objects with ``z`` ``[n]`` and ``pos`` ``[n, 3]`` (Angstrom), e.g. a
+            :class:`minignn.datasets.MoleculeSet`; size: the padding, >= the largest molecule.
+    """
+    molecules = list(molecules)
+    if not molecules:
+        raise ValueError("sorted_coulomb_features needs at least one molecule, got none")
+    M = len(molecules)
+    Z = torch.zeros(M, size, dtype=torch.float64)  # padding: Z = 0 gives zero rows and columns
+    R = torch.zeros(M, size, 3, dtype=torch.float64)
+    for m, mol in enumerate(molecules):
+        z, pos = _check_molecule(mol.z, mol.pos)
+        n = z.numel()
+        if n > size:
+            raise ValueError(f"molecule {m} has {n} atoms but size={size}; pass a larger size")
+        Z[m, :n], R[m, :n] = z.to(torch.float64), angstrom_to_bohr(pos.to(torch.float64))
+    d = torch.cdist(R, R)  # [M, S, S], Bohr
+    eye = torch.eye(size, dtype=torch.bool)
+    real = (Z[:, :, None] > 0) & (Z[:, None, :] > 0) & ~eye  # pairs of distinct real atoms
+    if bool((d[real] == 0).any()):
+        raise ValueError("two atoms sit at the same position: the Coulomb matrix is infinite")
+    C = torch.where(real, Z[:, :, None] * Z[:, None, :] / torch.where(real, d, torch.ones_like(d)), torch.zeros_like(d))
+    C = C + torch.diag_embed(0.5 * Z**2.4)  # [M, S, S]
+    order = torch.argsort(-torch.linalg.vector_norm(C, dim=2), dim=1, stable=True)  # [M, S], padding last
+    C = torch.take_along_dim(C, order[:, :, None], dim=1)  # sort rows
+    C = torch.take_along_dim(C, order[:, None, :], dim=2)  # sort columns
+    return C.reshape(M, size * size)
+
+
+def laplacian_kernel(a: Tensor, b: Tensor, sigma: float) -> Tensor:
+    r""":math:`k(a, b) = \exp(-\|a - b\|_1 / \sigma)`, ``[A, D] x [B, D] -> [A, B]``."""
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"a and b must have shapes [A, D] and [B, D], got {list(a.shape)} and {list(b.shape)}")
+    return torch.exp(-torch.cdist(a, b, p=1) / sigma)
+
+
+class KernelRidge:
+    r"""Kernel ridge regression with the Laplacian kernel: :math:`\alpha = (K + \lambda I)^{-1}(y - \bar y)`.
+
+    ``fit(features [G, D], y [G])`` then ``predict(features [G', D]) -> [G']`` (float64).
+    """
+
+    def __init__(self, sigma: float, lam: float):
+        if not sigma > 0 or not lam >= 0:
+            raise ValueError(f"need sigma > 0 and lam >= 0, got sigma={sigma}, lam={lam}")
+        self.sigma, self.lam = float(sigma), float(lam)
+        self.train_x: Tensor | None = None
+
+    def fit(self, x: Tensor, y: Tensor) -> "KernelRidge":
+        x, y = _check_xy(x, y)
+        self.mean = y.mean()
+        K = laplacian_kernel(x, x, self.sigma)
+        K.diagonal().add_(self.lam)
+        self.alpha = torch.linalg.solve(K, y - self.mean)
+        self.train_x = x
+        return self
+
+    def predict(self, x: Tensor) -> Tensor:
+        if self.train_x is None:
+            raise ValueError("KernelRidge.predict called before fit")
+        return self.mean + laplacian_kernel(torch.as_tensor(x, dtype=torch.float64), self.train_x, self.sigma) @ self.alpha
+
+
+def fit_kernel_ridge(x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor,
+                     sigmas: Sequence[float] = (), lams: Sequence[float] = (1e-10, 1e-8, 1e-6, 1e-4, 1e-2),
+                     select_size: int | None = None) -> tuple[KernelRidge, dict]:
+    r"""Choose :math:`(\sigma, \lambda)` by validation MAE, then fit :class:`KernelRidge` on the training set.
+
+    For each :math:`\sigma`, one eigendecomposition :math:`K = U \Lambda U^\top` gives every
+    :math:`\alpha_\lambda = U (\Lambda + \lambda)^{-1} U^\top (y - \bar y)`.  By default
+    :math:`\sigma` runs over multiples (1/4 to 16) of the median :math:`L_1` distance between
+    training points.  With ``select_size``, the search uses a random subset of that many
+    training molecules (seed 0; an eigendecomposition costs :math:`O(G^3)`), the final fit all of them.
+
+    Returns:
+        ``(model, info)`` with ``info = {"sigma", "lam", "val_mae", "grid": {(sigma, lam): mae}}``.
+    """
+    x_train, y_train = _check_xy(x_train, y_train)
+    x_val, y_val = _check_xy(x_val, y_val)
+    if not sigmas:
+        sub = x_train[torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(0))[:500]]
+        median = float(torch.cdist(sub, sub, p=1).median())
+        sigmas = [median * f for f in (0.25, 1.0, 4.0, 16.0)]
+    x_sel, y_sel = x_train, y_train
+    if select_size is not None and select_size < x_train.shape[0]:
+        keep = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(0))[:select_size]
+        x_sel, y_sel = x_train[keep], y_train[keep]
+    mean = y_sel.mean()
+    grid = {}
+    for sigma in sigmas:
+        evals, U = torch.linalg.eigh(laplacian_kernel(x_sel, x_sel, sigma))
+        proj = U.T @ (y_sel - mean)
+        K_val = laplacian_kernel(x_val, x_sel, sigma) @ U  # [V, G]
+        for lam in lams:
+            pred = mean + K_val @ (proj / (evals + lam))
+            grid[(float(sigma), float(lam))] = float((pred - y_val).abs().mean())
+    sigma, lam = min(grid, key=grid.get)
+    model = KernelRidge(sigma, lam).fit(x_train, y_train)
+    return model, {"sigma": sigma, "lam": lam, "val_mae": grid[(sigma, lam)], "grid": grid}
+
+
+def _check_xy(x, y) -> tuple[Tensor, Tensor]:
+    x = torch.as_tensor(x, dtype=torch.float64)
+    y = torch.as_tensor(y, dtype=torch.float64).reshape(-1)
+    if x.dim() != 2 or x.shape[0] == 0 or x.shape[0] != y.numel():
+        raise ValueError(f"features must be [G, D] with G >= 1 and one target per row, got {list(x.shape)} and {y.numel()} targets")
+    if not bool(torch.isfinite(x).all()) or not bool(torch.isfinite(y).all()):
+        raise ValueError("features and targets must be finite")
+    return x, y
+
+
+def _check_molecule(z, pos) -> tuple[Tensor, Tensor]:
+    if not isinstance(z, Tensor) or z.dim() != 1 or z.dtype.is_floating_point or z.numel() == 0:
+        raise ValueError(f"z must be a non-empty 1-d integer tensor of atomic numbers, got {getattr(z, 'shape', z)}")
+    if not isinstance(pos, Tensor) or pos.shape != (z.numel(), 3):
+        raise ValueError(f"pos must have shape [n={z.numel()}, 3], got {list(getattr(pos, 'shape', []))}")
+    if not bool(torch.isfinite(pos).all()):
+        raise ValueError("pos must be finite, got NaN or inf")
+    if bool((z <= 0).any()):
+        raise ValueError(f"atomic numbers must be >= 1, got {z.tolist()}")
+    return z, pos

@@ -1,0 +1,232 @@
+r"""PaiNN: message passing with scalar and vector features (Schütt, Unke, Gastegger 2021).
+
+Every atom :math:`j` carries scalars :math:`s_j \in \mathbb{R}^F` (invariant) and vectors
+:math:`\vec v_j \in \mathbb{R}^{3 \times F}` (rotating with the molecule), :math:`\vec v_j^0 = 0`.
+For an edge :math:`i > j` (src :math:`i`, dst :math:`j`) let :math:`\vec r_{ij} = r_j - r_i`,
+:math:`d_{ij} = |\vec r_{ij}|` and :math:`e(d_{ij})` a radial basis with a smooth cutoff
+(:mod:`minignn.radial`).  A block is a message step then an update step.
+
+**Message** (:math:`\circ` = elementwise, :math:`W` linear, :math:`\phi` a two-layer MLP):
+
+$$(a^{ss}_{ij}, a^{vv}_{ij}, a^{vs}_{ij}) = \phi(s_i) \circ W e(d_{ij}), \qquad
+\Delta s_j = \sum_{i > j} a^{ss}_{ij}, \qquad
+\Delta \vec v_j = \sum_{i > j} \vec v_i \circ a^{vv}_{ij} + a^{vs}_{ij}\, \frac{\vec r_{ij}}{d_{ij}}$$
+
+**Update** (:math:`U, V` linear maps acting on the feature index only, so they commute with rotations):
+
+$$(b^{vv}_j, b^{sv}_j, b^{ss}_j) = \psi\big(s_j, \|V \vec v_j\|\big), \qquad
+\Delta \vec v_j = b^{vv}_j \circ U \vec v_j, \qquad
+\Delta s_j = b^{sv}_j \circ \langle U \vec v_j, V \vec v_j \rangle + b^{ss}_j$$
+
+**Readout**: :math:`y_g = \sum_{j \in g} \rho(s^L_j)`.
+
+Why it is E(3)-invariant: scalars only ever meet distances, norms and dot products of
+vectors; vectors are only ever scaled by scalars, added, or mapped by :math:`U, V` across
+features (never across x, y, z).  A rotation or a reflection :math:`Q` therefore maps every
+:math:`\vec v_j` to :math:`Q \vec v_j` and leaves every :math:`s_j` unchanged (no cross
+product, so mirror images get the same energy).  The vectors let the network see angles
+(:math:`\langle \vec r_{ij}, \vec r_{kj} \rangle` appears after one block) at the cost of
+an edge-wise model.
+
+Book: chapter qm7, section "A network with scalar and vector features".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from minignn.graph import Graph
+from minignn.mpnn import check_inputs, mlp
+from minignn.pooling import global_pool
+from minignn.radial import BesselBasis, GaussianBasis
+from minignn.scatter import scatter
+
+__all__ = ["PaiNNConfig", "PaiNNMessage", "PaiNNUpdate", "PaiNN", "Pretrained", "save_pretrained", "load_pretrained",
+           "CHECKPOINT_DIR", "qm7_checkpoint_path"]
+
+FORMAT = "minignn.painn/1"
+
+CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+
+
+def qm7_checkpoint_path() -> Path:
+    """Where the shipped QM7 checkpoint lives (inside the package, so it works from a wheel)."""
+    return CHECKPOINT_DIR / "qm7_painn.pt"
+
+
+@dataclass
+class PaiNNConfig:
+    """Sizes of a :class:`PaiNN` (plain numbers and strings: stored in checkpoints)."""
+
+    num_types: int = 5  # atom types (QM7: H, C, N, O, S)
+    width: int = 64  # F
+    layers: int = 3  # message + update blocks
+    num_basis: int = 20  # K
+    cutoff: float = 5.0  # r_c, Angstrom
+    basis: str = "bessel"  # or "gaussian"
+    envelope: str = "cosine"  # or "polynomial"
+
+
+class PaiNNMessage(nn.Module):
+    r"""The message step: :math:`\Delta s_j, \Delta \vec v_j` from the neighbours :math:`i > j` (see module docstring).
+
+    ``forward(s [N, F], v [N, 3, F], edge_index [2, E], unit [E, 3], rbf [E, K])`` -> ``(ds [N, F], dv [N, 3, F])``.
+    ``rbf`` already includes the envelope, so every message vanishes smoothly at the cutoff.
+    """
+
+    def __init__(self, width: int, num_basis: int):
+        super().__init__()
+        self.width = width
+        self.phi = mlp(width, width, 3 * width)
+        self.filter = nn.Linear(num_basis, 3 * width, bias=False)  # no bias: W e(d) vanishes at the cutoff
+
+    def forward(self, s, v, edge_index, unit, rbf):
+        src, dst = edge_index
+        n, F = s.shape[0], self.width
+        a = self.phi(s)[src] * self.filter(rbf)  # [E, 3F]
+        a_ss, a_vv, a_vs = a.split(F, dim=-1)  # [E, F] each
+        dv = v[src] * a_vv.unsqueeze(1) + unit.unsqueeze(-1) * a_vs.unsqueeze(1)  # [E, 3, F]
+        out = scatter(torch.cat([a_ss.unsqueeze(1), dv], dim=1), dst, 0, n)  # [N, 4, F]: one aggregation
+        return out[:, 0], out[:, 1:]
+
+
+class PaiNNUpdate(nn.Module):
+    r"""The update step: atom-wise mixing of scalars and vectors (see module docstring).
+
+    ``forward(s [N, F], v [N, 3, F])`` -> ``(ds [N, F], dv [N, 3, F])``.
+    """
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.width = width
+        self.U = nn.Linear(width, width, bias=False)
+        self.V = nn.Linear(width, width, bias=False)
+        self.psi = mlp(2 * width, width, 3 * width)
+
+    def forward(self, s, v):
+        Uv, Vv = self.U(v), self.V(v)  # [N, 3, F]: linear in the feature index only
+        norm = torch.sqrt((Vv * Vv).sum(1) + 1e-8)  # [N, F], invariant (eps: finite gradient at 0)
+        b_vv, b_sv, b_ss = self.psi(torch.cat([s, norm], dim=-1)).split(self.width, dim=-1)
+        return b_sv * (Uv * Vv).sum(1) + b_ss, b_vv.unsqueeze(1) * Uv
+
+
+class PaiNN(nn.Module):
+    r"""PaiNN energy model: :math:`y_g = \sum_{j \in g} \rho(s^L_j)` (see the module docstring).
+
+    Args:
+        config: a :class:`PaiNNConfig` (or keyword arguments of it).
+
+    ``forward(x [N] int64 atom types, pos [N, 3], edge_index [2, E], batch [N] | None, num_graphs | None)``
+    -> ``[num_graphs]``.  ``forward(g)`` with a :class:`minignn.graph.Graph` (or a batch) is the
+    same call on ``g.x, g.pos, g.edge_index, g.batch, g.num_graphs``: the interface of
+    :class:`minignn.train.Trainer`.  E(3)-invariant and permutation-invariant.
+
+    Book: chapter qm7, section "A network with scalar and vector features".
+    """
+
+    def __init__(self, config: PaiNNConfig | None = None, **kwargs):
+        super().__init__()
+        self.config = cfg = config or PaiNNConfig(**kwargs)
+        if config is not None and kwargs:
+            raise ValueError(f"give either a config or keyword arguments, got both (keywords {sorted(kwargs)})")
+        if cfg.basis not in ("bessel", "gaussian"):
+            raise ValueError(f"basis must be 'bessel' or 'gaussian', got {cfg.basis!r}")
+        self.rbf = (BesselBasis if cfg.basis == "bessel" else GaussianBasis)(cfg.num_basis, cfg.cutoff, cfg.envelope)
+        self.embed = nn.Embedding(cfg.num_types, cfg.width)
+        self.messages = nn.ModuleList(PaiNNMessage(cfg.width, cfg.num_basis) for _ in range(cfg.layers))
+        self.updates = nn.ModuleList(PaiNNUpdate(cfg.width) for _ in range(cfg.layers))
+        self.readout = mlp(cfg.width, cfg.width // 2, 1)
+
+    def forward(self, x, pos=None, edge_index=None, batch=None, num_graphs=None) -> Tensor:
+        if isinstance(x, Graph):
+            g = x
+            x, pos, edge_index, batch, num_graphs = g.x, g.pos, g.edge_index, g.batch, g.num_graphs
+        _check(x, pos, edge_index, self.config.num_types)
+        src, dst = edge_index
+        vec = pos[dst] - pos[src]  # [E, 3], r_ij = r_j - r_i
+        d = torch.linalg.vector_norm(vec, dim=-1)  # [E]
+        if bool((d == 0).any()):
+            raise ValueError("two atoms joined by an edge sit at the same position (distance 0)")
+        unit = vec / d.unsqueeze(-1)  # [E, 3]
+        rbf = self.rbf(d)  # [E, K], envelope included
+        s = self.embed(x)  # [N, F]
+        v = s.new_zeros(s.shape[0], 3, s.shape[1])  # [N, 3, F]
+        for message, update in zip(self.messages, self.updates):
+            ds, dv = message(s, v, edge_index, unit, rbf)
+            s, v = s + ds, v + dv
+            ds, dv = update(s, v)
+            s, v = s + ds, v + dv
+        return global_pool(self.readout(s), batch, num_graphs, "sum").squeeze(-1)  # [num_graphs]
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
+
+
+def _check(x, pos, edge_index, num_types: int) -> None:
+    if not isinstance(x, Tensor) or x.dim() != 1 or x.dtype != torch.int64:
+        got = f"{x.dtype} {list(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"x must hold int64 atom types of shape [num_nodes], got {got}")
+    check_inputs(x.unsqueeze(-1), edge_index)
+    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= num_types):
+        raise ValueError(f"atom types must lie in [0, {num_types - 1}], got [{int(x.min())}, {int(x.max())}]")
+    if not isinstance(pos, Tensor) or pos.dim() != 2 or pos.shape != (x.shape[0], 3) or not pos.is_floating_point():
+        got = f"{pos.dtype} {list(pos.shape)}" if isinstance(pos, Tensor) else type(pos).__name__
+        raise ValueError(f"pos must be a floating tensor of shape [num_nodes={x.shape[0]}, 3], got {got}")
+    if not bool(torch.isfinite(pos).all()):
+        raise ValueError("pos must be finite, got NaN or inf")
+
+
+@dataclass
+class Pretrained:
+    r"""A trained energy model: :math:`\hat y_g = \text{baseline}_g + \mu + \sigma f_\theta(G_g)`.
+
+    ``model`` (a :class:`PaiNN`, eval mode), ``baseline`` (:class:`minignn.train.CompositionBaseline`),
+    ``standardizer`` (:class:`minignn.train.Standardizer`), ``info`` (cutoff, units, fold, scores, ...).
+    """
+
+    model: PaiNN
+    baseline: object
+    standardizer: object
+    info: dict
+
+    def predict(self, graphs, batch_size: int = 256) -> Tensor:
+        """Energies of a list of graphs (built with ``cutoff = info["cutoff"]``), ``[len(graphs)]`` float64."""
+        from minignn.train import predict
+
+        return predict(self.model, graphs, self.baseline, self.standardizer, batch_size)
+
+
+def save_pretrained(path, model: PaiNN, baseline, standardizer, info: dict | None = None) -> Path:
+    """Write weights (float32), config, baseline and standardiser: small, and ``weights_only``-loadable."""
+    from minignn.train import save_checkpoint
+
+    state = {"format": FORMAT, "config": asdict(model.config),
+             "model": {k: v.detach().to(torch.float32) if v.is_floating_point() else v for k, v in model.state_dict().items()},
+             "baseline": baseline.state_dict(), "standardizer": standardizer.state_dict(), "info": dict(info or {})}
+    return save_checkpoint(path, state)
+
+
+def load_pretrained(path=None) -> Pretrained:
+    """Read a :func:`save_pretrained` file with ``torch.load(weights_only=True)``; default: the shipped QM7 model.
+
+    Raises:
+        FileNotFoundError: no file at ``path``; ValueError: not a PaiNN checkpoint.
+    """
+    from minignn.train import CompositionBaseline, Standardizer
+
+    path = qm7_checkpoint_path() if path is None else Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no PaiNN checkpoint at {path} (the QM7 one is written by benchmarks/qm7.py)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        got = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{path} is not a PaiNN checkpoint: expected format {FORMAT!r}, got {got!r}")
+    model = PaiNN(PaiNNConfig(**state["config"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return Pretrained(model, CompositionBaseline.from_state_dict(state["baseline"]),
+                      Standardizer(**state["standardizer"]), state["info"])
