@@ -1,9 +1,20 @@
 """minignn: the companion package of the book on message-passing neural networks.
 
-Each module holds one idea of the book and is named after it: ``graph``,
-``hypergraph``, ``laplacian``, ``scatter``, ``mpnn``, ``nerve``, ``geometry``,
-``spherical``, ``equivariant``, ``testing``.  Import them explicitly, e.g.
-``from minignn.graph import Graph``.
+Each module holds one idea of the book and is named after it; import them explicitly,
+e.g. ``from minignn.graph import Graph``.
+
+==================  ==========================================================
+chapter             modules
+==================  ==========================================================
+Graphs              ``graph`` (Graph, batching), ``neighbours`` (radius graphs)
+Hypergraphs         ``hypergraph`` (faces), ``invariants`` (lengths ... torsions)
+Laplacian and GCN   ``laplacian`` (d, d*, L, polynomial filters, GCNConv)
+MPNNs               ``mpnn`` (message, aggregate, update), ``pooling``, ``nerve``
+Scatter             ``scatter``, ``plan`` (AggregationPlan: CSR aggregation)
+Equivariance        ``geometry``, ``testing``, ``spherical``, ``radial``, ``equivariant``
+QM7                 ``datasets``, ``units``, ``viewer``, ``train``, ``baselines``, ``painn``
+Diffusion models    ``schedules``, ``diffusion``, ``toy``, ``edm``, ``metrics``, ``bond_tables``
+==================  ==========================================================
 """
 
 __version__ = "0.1.0"
