@@ -31,7 +31,7 @@ RUNTIMES          := _build/runtimes.json
 PLAYWRIGHT ?= playwright==1.65.2
 BROWSER_STAMP := $(VENV)/.installed-$(PLAYWRIGHT)
 
-.PHONY: help install vendor book book-ci test test-notebooks browser-test clean
+.PHONY: help install vendor book book-ci test test-notebooks browser-test workshop clean
 
 help:
 	@echo "make book            build the book into _build/html (creates .venv on first use)"
@@ -39,6 +39,7 @@ help:
 	@echo "make test-notebooks  only execute (and time) every notebook"
 	@echo "make browser-test    open every page of the built book in Chromium with no network"
 	@echo "                     (screenshots in _build/screenshots)"
+	@echo "make workshop        workshop/<chapter>.ipynb: the exercises with stubs, the checks kept"
 	@echo "make clean           remove _build (keeps .venv)"
 
 $(PY):
@@ -93,6 +94,10 @@ $(BROWSER_STAMP): $(STAMP)
 # After `make book` or `make book-ci`: every page of _build/html in Chromium with no network.
 browser-test: $(BROWSER_STAMP)
 	MINIGNN_BROWSER_TEST_REQUIRED=1 $(PY) -m pytest tests/browser --confcutdir=tests/browser
+
+# One notebook per chapter for participants: solution cells replaced by stubs, check cells kept.
+workshop: $(STAMP)
+	$(PY) tools/workshop.py --out workshop
 
 clean:
 	rm -rf _build

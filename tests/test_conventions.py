@@ -1,0 +1,210 @@
+"""The Conventions page (book/conventions.md): every statement names the tests behind it and those tests exist;
+and the tests of the statements that no other test file covers."""
+
+import ast
+import importlib.util
+import pathlib
+import random
+import re
+import sys
+
+import networkx as nx
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+from minignn import units
+from minignn.geometry import apply_transform, random_reflection, random_rotation
+from minignn.graph import Graph, degree, from_networkx, to_dense, to_undirected
+from minignn.scatter import scatter
+from minignn.spherical import degree_slice, estimate_wigner_D, spherical_harmonics
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PAGE = ROOT / "book" / "conventions.md"
+F64 = torch.float64
+REF = re.compile(r"`(tests/[\w/]+\.py)::(\w+(?:::\w+)?)`")
+TESTS_LINE = re.compile(r"^Tests?: (`tests/[\w/]+\.py::\w+(?:::\w+)?`)(, `tests/[\w/]+\.py::\w+(?:::\w+)?`)*$")
+TOPICS = ["Edges", "Scatter", "Laplacian", "Units", "QM7", "QM9", "Spherical harmonics", "Rotations", "Random seeds"]
+
+
+def sections():
+    """``{heading: [lines]}`` for each ``##`` section of the page (the introduction above them is not a statement)."""
+    out, current = {}, None
+    for line in PAGE.read_text().splitlines():
+        if line.startswith("## "):
+            current = line[3:].strip()
+            out[current] = []
+        elif current is not None:
+            out[current].append(line)
+    return out
+
+
+# -- the page ------------------------------------------------------------------------------------
+def test_page_covers_every_convention():
+    headings = list(sections())
+    missing = [t for t in TOPICS if not any(t.lower() in h.lower() for h in headings)]
+    assert not missing, f"book/conventions.md has no section on {missing}"
+
+
+def prose_paragraphs(lines):
+    """The paragraphs of a block of lines, tables (``|`` rows) and display math left out."""
+    paragraphs = "\n".join(lines).strip().split("\n\n")
+    return [p for p in paragraphs if p.strip() and not p.lstrip().startswith(("|", "$$"))]
+
+
+def test_every_statement_is_followed_by_its_tests():
+    """Each section is a sequence of statements (one paragraph each, maybe with a table), each closed by a line
+    ``Tests: `tests/x.py::test_y`, ...``."""
+    for heading, lines in sections().items():
+        block, closed = [], 0
+        for line in lines:
+            if line.startswith(("Test:", "Tests:")):
+                assert TESTS_LINE.match(line), f"{heading!r}: malformed line {line!r}"
+                statements = prose_paragraphs(block)
+                assert len(statements) == 1, (f"{heading!r}: each statement (one paragraph) needs its own Tests "
+                                              f"line, found {len(statements)} paragraphs before {line[:80]!r}")
+                block, closed = [], closed + 1
+            else:
+                block.append(line)
+        assert closed, f"section {heading!r} names no test"
+        assert not any(s.strip() for s in block), \
+            f"section {heading!r} ends with a statement that names no test: {' '.join(block).strip()[:200]!r}"
+
+
+def defined_tests(path):
+    """Names of the test functions of a file: ``test_x`` and ``TestClass::test_x``."""
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.ClassDef):
+            names |= {f"{node.name}::{f.name}" for f in node.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return {n for n in names if n.split("::")[-1].startswith("test")}
+
+
+def test_every_named_test_exists():
+    refs = REF.findall(PAGE.read_text())
+    assert len(refs) >= len(TOPICS)
+    files = {f: defined_tests(ROOT / f) if (ROOT / f).is_file() else set() for f in {f for f, _ in refs}}
+    missing = [f"{f}::{name}" for f, name in refs if name not in files[f]]
+    assert not missing, f"book/conventions.md names tests that do not exist: {missing}"
+
+
+def test_page_states_the_package_constants():
+    text = PAGE.read_text()
+    for value in (units.BOHR_IN_ANGSTROM, units.HARTREE_IN_EV, units.HARTREE_IN_KCAL_PER_MOL):
+        assert f"`{value!r}`" in text, value
+    assert f"`{units.EV_IN_KCAL_PER_MOL:.11f}`" in text
+
+
+def test_qm9_table_is_the_package_table():
+    from minignn.datasets.qm9 import TARGETS
+
+    table = {}
+    for line in sections()["QM9: fields"]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            names, columns = re.findall(r"`(\w+)`", cells[0]), re.findall(r"`(\w+)`", cells[1])
+            assert len(names) == len(columns), line
+            table.update({n: (c, cells[2]) for n, c in zip(names, columns)})
+    assert table == TARGETS
+
+
+# -- statements no other test file covers ---------------------------------------------------------
+def test_a_message_flows_from_src_to_dst():
+    edge_index = torch.tensor([[0, 1, 3], [1, 2, 2]])  # 0 -> 1 -> 2 <- 3, and node 4 isolated
+    src, dst = edge_index
+    n = 5
+    x = torch.eye(n, dtype=F64)  # one-hot features: row j of the result says who sent to j
+    received = scatter(x[src], dst, dim_size=n)
+    expected = torch.zeros(n, n, dtype=F64)
+    expected[1, 0] = expected[2, 1] = expected[2, 3] = 1
+    assert torch.equal(received, expected)
+    g = Graph(edge_index=edge_index, num_nodes=n)
+    assert torch.equal(g.src, src) and torch.equal(g.dst, dst)
+    # dense adjacency: row = src, column = dst, and what j receives is (A^T x)_j
+    A = to_dense(edge_index, n, torch.ones(3, dtype=F64))
+    assert A[0, 1] == 1 and A[1, 0] == 0 and torch.equal(A.T @ x, received)
+    assert degree(dst, n).tolist() == [0, 1, 2, 0, 0] and degree(src, n).tolist() == [1, 1, 0, 1, 0]
+    # networkx: the edge u -> v of a DiGraph is src = u, dst = v
+    G = nx.DiGraph([(0, 1), (1, 2), (3, 2)])
+    G.add_node(4)
+    assert torch.equal(from_networkx(G).edge_index, edge_index)
+    # the base layer of message passing: x'_j = sum over i > j of x_i
+    from minignn.mpnn import MessagePassing
+
+    assert torch.equal(MessagePassing()(x, edge_index), received)
+    # an undirected graph with m edges stores 2m columns, one per direction
+    both, _ = to_undirected(edge_index, n)
+    assert both.shape[1] == 2 * 3
+    assert set(map(tuple, both.t().tolist())) == {(0, 1), (1, 0), (1, 2), (2, 1), (3, 2), (2, 3)}
+
+
+def test_scatter_is_the_incidence_matrix_product():
+    src = torch.randn(12, 3, dtype=F64)
+    index = torch.randint(0, 4, (12,))  # rows 4 and 5 receive nothing
+    B = torch.zeros(6, 12, dtype=F64)
+    B[index, torch.arange(12)] = 1.0  # B[j, e] = 1 if index[e] == j
+    assert torch.allclose(scatter(src, index, dim_size=6), B @ src, rtol=0, atol=1e-12)
+    count = B.sum(1, keepdim=True)
+    assert torch.allclose(scatter(src, index, dim_size=6, reduce="mean"), (B @ src) / count.clamp(min=1),
+                          rtol=0, atol=1e-12)
+    empty = count[:, 0] == 0
+    assert bool(empty.any())
+    for reduce in ("sum", "mean", "max", "min"):
+        assert torch.equal(scatter(src, index, dim_size=6, reduce=reduce)[empty], torch.zeros(int(empty.sum()), 3, dtype=F64))
+
+
+def test_rotation_acts_on_row_vectors_and_harmonics_alike():
+    g = torch.Generator().manual_seed(0)
+    pos = torch.randn(30, 3, dtype=F64, generator=g)
+    P = torch.tensor([[0.0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=F64)  # (x, y, z) -> (y, z, x)
+    for R in (random_rotation(g), random_reflection(g)):
+        moved = apply_transform(pos, R)
+        assert torch.allclose(moved, pos @ R.T, rtol=0, atol=1e-14)
+        assert torch.allclose(moved[0], R @ pos[0], rtol=0, atol=1e-14)  # r -> R r for each node
+        Y, Y_moved = spherical_harmonics(3, pos), spherical_harmonics(3, moved)
+        assert torch.allclose(estimate_wigner_D(1, R), P @ R @ P.T, rtol=0, atol=1e-12)  # degree 1 is (y, z, x)
+        for l in range(4):
+            D = estimate_wigner_D(l, R)
+            assert torch.allclose(Y_moved[:, degree_slice(l)], Y[:, degree_slice(l)] @ D.T, rtol=0, atol=1e-12), l
+        # the column-vector reading pos @ R (i.e. R^T r) is a different motion
+        assert not torch.allclose(pos @ R, moved, atol=1e-3)
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_every_test_starts_from_seed_zero(run):
+    """The autouse fixture of tests/conftest.py: each test (here the same one twice) sees the same numbers."""
+    assert random.random() == random.Random(0).random()
+    assert np.random.rand() == np.random.RandomState(0).rand()
+    assert torch.equal(torch.randn(5), torch.randn(5, generator=torch.Generator().manual_seed(0)))
+
+
+def chapter_notebooks():
+    spec = importlib.util.spec_from_file_location("minignn_tools_workshop", ROOT / "tools" / "workshop.py")
+    workshop = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(workshop)
+    return workshop.chapters(unlisted=True)
+
+
+@pytest.mark.parametrize("path", chapter_notebooks(), ids=lambda p: p.stem)
+def test_every_chapter_seeds_torch_first(path):
+    code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    assert len(code) > 1 and re.search(r"^torch\.manual_seed\(0\)", code[1], re.M), \
+        f"{path.name}: the first code cell after the setup cell must call torch.manual_seed(0)"
+
+
+def test_shipped_qm7_checkpoint_names_its_fold_and_units():
+    from minignn.painn import load_pretrained
+
+    info = load_pretrained().info
+    assert info["dataset"] == "QM7" and info["units"] == "kcal/mol" and info["fold"] == 0
+    assert info["folds_source"] in ("file P", "file P (1-based)", "stratified by energy, seed 0")
+    benchmark = ROOT / "benchmarks" / "qm7.py"
+    if benchmark.is_file():  # its default test fold, read from its command line definition
+        defaults = [kw.value.value for node in ast.walk(ast.parse(benchmark.read_text()))
+                    if isinstance(node, ast.Call) and node.args and getattr(node.args[0], "value", None) == "--fold"
+                    for kw in node.keywords if kw.arg == "default"]
+        assert defaults == [0]
