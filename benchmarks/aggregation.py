@@ -24,12 +24,12 @@ import os
 import pathlib
 import platform
 import sys
-import tempfile
 import time
 import warnings
 
 import torch
 
+from minignn import results
 from minignn.plan import AggregationPlan
 from minignn.scatter import has_torch_scatter, scatter
 
@@ -219,15 +219,7 @@ def machine_line(bandwidth: float) -> str:
         ts = torch_scatter.__version__ + ("" if has_torch_scatter() else " (disabled)")
     except Exception:
         ts = "not installed"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"- machine: {cpu}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}\n"
+    return (f"- machine: {results.cpu_model()}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}\n"
             f"- versions: python {platform.python_version()}, torch {torch.__version__}, torch_scatter {ts}\n"
             f"- copy bandwidth: {bandwidth / 1e9:.1f} GB/s (bytes read + written, measured)")
 
@@ -250,19 +242,8 @@ def section(rows, bandwidth: float, command: str, load=(float("nan"), float("nan
 
 
 def write_section(text: str, path: pathlib.Path = RESULTS) -> None:
-    """Replace the aggregation section of ``path`` (or append it), atomically."""
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        new = head + text + tail
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(new)
-    os.chmod(tmp, 0o644 | (path.stat().st_mode & 0o777 if path.exists() else 0))  # mkstemp makes 0600
-    os.replace(tmp, path)
+    """Replace the aggregation section of ``path`` (or append it), atomically; the rest is left untouched."""
+    results.write_section("aggregation", text.replace(BEGIN, "").replace(END, ""), path)
 
 
 def read_section(path: pathlib.Path = RESULTS):

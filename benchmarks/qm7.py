@@ -31,11 +31,11 @@ import pathlib
 import platform
 import shlex
 import sys
-import tempfile
 import time
 
 import torch
 
+from minignn import results
 from minignn.baselines import composition_baseline, fit_kernel_ridge, mean_baseline, sorted_coulomb_features
 from minignn.datasets import load_qm7
 from minignn.painn import PaiNN, PaiNNConfig, load_pretrained, qm7_checkpoint_path, save_pretrained
@@ -49,14 +49,6 @@ def log(*args) -> None:
     print(f"[{datetime.datetime.now():%H:%M:%S}]", *args, flush=True)
 
 
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def time_cosine(optimizer, budget_s: float, warmup_steps: int, min_ratio: float = 0.01):
@@ -106,7 +98,7 @@ def section(r: dict) -> str:
         "",
         f"- date: {date}",
         f"- command: `{r['command']}`",
-        f"- machine: {cpu_model()}, {os.cpu_count()} logical cores (shared with other jobs), torch threads {torch.get_num_threads()}; "
+        f"- machine: {results.cpu_model()}, {os.cpu_count()} logical cores (shared with other jobs), torch threads {torch.get_num_threads()}; "
         f"1-minute load average {r['load']}",
         f"- versions: python {platform.python_version()}, torch {torch.__version__}",
         f"- split: test = fold {r['fold']} ({len(r['test'])} molecules), train {len(r['train'])}, validation {len(r['val'])}; "
@@ -124,17 +116,7 @@ def section(r: dict) -> str:
 
 def write_section(text: str, path: pathlib.Path = RESULTS) -> None:
     """Replace the qm7 section of ``path`` (or append it), atomically; the rest is left untouched."""
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + text + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(new)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
-    os.replace(tmp, path)
+    results.write_section("qm7", text.replace(BEGIN, "").replace(END, ""), path)
 
 
 def read_section(path: pathlib.Path = RESULTS) -> dict:

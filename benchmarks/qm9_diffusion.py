@@ -42,11 +42,11 @@ import platform
 import re
 import shlex
 import sys
-import tempfile
 import time
 
 import torch
 
+from minignn import results
 from minignn.datasets import load_qm9
 from minignn.edm import EDM, PUBLISHED_QM9, EDMConfig, load_edm, qm9_checkpoint_path, sample_molecules, save_edm, train_edm
 from minignn.metrics import dataset_smiles, evaluate_molecules, reference_row
@@ -61,14 +61,6 @@ def log(*args) -> None:
     print(f"[{datetime.datetime.now():%H:%M:%S}]", *args, flush=True)
 
 
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def select_subset(molecules, subset: str):
@@ -144,7 +136,7 @@ def section(r: dict) -> str:
         "",
         f"- date: {datetime.datetime.now():%Y-%m-%d %H:%M}",
         f"- command: `{r['command']}`",
-        f"- machine: {cpu_model()}, {os.cpu_count()} logical cores (shared with other jobs), torch threads "
+        f"- machine: {results.cpu_model()}, {os.cpu_count()} logical cores (shared with other jobs), torch threads "
         f"{torch.get_num_threads()}; 1-minute load average {r['load']}",
         f"- versions: python {platform.python_version()}, torch {torch.__version__}",
         f"- data: {r['subset_text']} (`--subset {r['subset']}`): {r['num_train']} molecules, "
@@ -165,16 +157,7 @@ def section(r: dict) -> str:
 
 def write_section(text: str, path: pathlib.Path = RESULTS) -> None:
     """Replace the qm9_diffusion section of ``path`` (or append it), atomically; the rest is left untouched."""
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + text + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(new)
-    os.replace(tmp, path)
+    results.write_section("qm9_diffusion", text.replace(BEGIN, "").replace(END, ""), path)
 
 
 def read_section(path: pathlib.Path = RESULTS) -> dict:

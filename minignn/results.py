@@ -1,0 +1,124 @@
+"""Benchmark results: the sections of ``benchmarks/RESULTS.md`` that the benchmark scripts write and the book quotes.
+
+Each benchmark owns one section of the file, between the lines ``<!-- name:begin -->`` and
+``<!-- name:end -->``; writing a section replaces only that section, atomically (a temporary file, then
+``os.replace``), under a lock so that two benchmarks finishing together do not lose each other's figures.
+
+In a checkout of the repository the file is ``benchmarks/RESULTS.md``; an installed wheel carries a copy
+(``minignn/benchmark_results.md``), so that a chapter run outside the repository (Colab) reads the same figures.
+
+Book: every chapter that quotes a benchmark (*Scatter*, *QM7*, *Diffusion models*).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import platform
+import tempfile
+
+__all__ = ["results_path", "read_section", "write_section", "section_fields", "machine", "cpu_model"]
+
+_PACKAGE = pathlib.Path(__file__).resolve().parent
+_REPOSITORY_FILE = _PACKAGE.parent / "benchmarks" / "RESULTS.md"
+_PACKAGED_FILE = _PACKAGE / "benchmark_results.md"
+
+
+def results_path() -> pathlib.Path:
+    """``benchmarks/RESULTS.md`` of the checkout minignn is imported from, else the copy in the wheel."""
+    return _REPOSITORY_FILE if _REPOSITORY_FILE.exists() else _PACKAGED_FILE
+
+
+def _markers(name: str) -> tuple[str, str]:
+    if not name or not all(c.isalnum() or c in "_-" for c in name):
+        raise ValueError(f"a section name is letters, digits, '_' or '-', got {name!r}")
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def read_section(name: str, path: pathlib.Path | str | None = None) -> str:
+    """The text of section ``name`` (without its marker lines); ``ValueError`` if the file lacks it."""
+    begin, end = _markers(name)
+    path = pathlib.Path(path) if path is not None else results_path()
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run the benchmark that writes the '{name}' section")
+    text = path.read_text()
+    if begin not in text or end not in text:
+        raise ValueError(f"{path} has no '{name}' section: run the benchmark that writes it (see benchmarks/README.md)")
+    return text.split(begin, 1)[1].split(end, 1)[0].strip("\n")
+
+
+@contextlib.contextmanager
+def _locked(path: pathlib.Path):
+    import fcntl
+
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def write_section(name: str, text: str, path: pathlib.Path | str | None = None) -> pathlib.Path:
+    """Replace section ``name`` of the results file by ``text`` (append it if absent), leaving the rest untouched.
+
+    ``text`` is the section's body; the marker lines are added here.  The file is written atomically and
+    left readable by everyone (0644).  Returns the path written.
+    """
+    begin, end = _markers(name)
+    path = pathlib.Path(path) if path is not None else _REPOSITORY_FILE
+    block = f"{begin}\n{text.strip(chr(10))}\n{end}"
+    with _locked(path):
+        old = path.read_text() if path.exists() else "# Benchmark results\n"
+        if begin in old and end in old:
+            head, rest = old.split(begin, 1)
+            new = head + block + rest.split(end, 1)[1]
+        else:
+            new = old.rstrip("\n") + "\n\n" + block + "\n"
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(new)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            pathlib.Path(tmp).unlink(missing_ok=True)
+            raise
+    return path
+
+
+def section_fields(body: str) -> dict[str, str]:
+    """The ``- key: value`` lines of a section as a dict (backquotes around values removed)."""
+    fields = {}
+    for line in body.splitlines():
+        if line.startswith("- ") and ":" in line:
+            key, value = (part.strip() for part in line[2:].split(":", 1))
+            fields[key] = value.strip("`")
+    return fields
+
+
+def cpu_model() -> str:
+    """The processor's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, str]:
+    """What a results section states about the machine: processor, cores, torch threads, versions, load."""
+    import torch
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return {
+        "cpu": cpu_model(),
+        "cores": str(os.cpu_count()),
+        "torch_threads": str(torch.get_num_threads()),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "load": f"{load:.1f}",
+    }
