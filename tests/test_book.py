@@ -64,6 +64,7 @@ def test_notebook_starts_with_setup_cell_and_imports_minignn(nb):
     cells = json.loads(nb.read_text())["cells"]
     code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
     assert code and SETUP_CELL_MARK in code[0], f"{nb.name}: the first code cell must be the Colab setup cell"
+    assert '"minignn[book] @ git+' in code[0], f"{nb.name}: the setup cell must install minignn with the [book] extra"
     assert any(re.search(r"^\s*(import minignn|from minignn)", src, re.M) for src in code), f"{nb.name} imports nothing from minignn"
 
 

@@ -27,7 +27,6 @@ pytestmark = pytest.mark.skipif(os.environ.get("MINIGNN_WHEEL_TEST") != "1",
 # Chapters known not to run from the wheel yet, and why.  Empty it as they are fixed.
 KNOWN_FAILURES = {
     "scatter": "reads ../benchmarks/RESULTS.md and imports ../benchmarks/aggregation.py, which the wheel does not hold",
-    "qm7": "reads ../benchmarks/RESULTS.md, which the wheel does not hold",
 }
 PROBE = "MINIGNN_WHEEL_PROBE "
 RUNNER = r"""
