@@ -253,17 +253,10 @@ def read_section(path: pathlib.Path = RESULTS):
     ``method`` and ``bandwidth`` (bytes/s); rows are dicts with ``workload``, ``order``, ``kind``, ``method``,
     ``ns_per_edge``, ``x_bound`` and ``speedup`` (None where the table cell is empty).
     """
-    text = pathlib.Path(path).read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{path} has no aggregation section; run python benchmarks/aggregation.py")
-    body = text.split(BEGIN, 1)[1].split(END, 1)[0]
-    meta, rows = {}, []
+    body = results.read_section("aggregation", path)
+    meta, rows = results.section_fields(body), []
+    meta["bandwidth"] = float(meta["copy bandwidth"].split("GB/s")[0]) * 1e9
     for line in body.splitlines():
-        if line.startswith("- ") and ":" in line:
-            key, value = (part.strip() for part in line[2:].split(":", 1))
-            meta[key] = value.strip("`")
-            if key == "copy bandwidth":
-                meta["bandwidth"] = float(value.split("GB/s")[0]) * 1e9
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 7 and cells[0] in ("qm9", "random"):
             rows.append(dict(workload=cells[0], order=cells[1], kind=cells[2], method=cells[3],

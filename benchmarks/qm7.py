@@ -121,15 +121,9 @@ def write_section(text: str, path: pathlib.Path = RESULTS) -> None:
 
 def read_section(path: pathlib.Path = RESULTS) -> dict:
     """Parse the qm7 section (for the book): ``{"meta": {key: value}, "rows": [{model, mae, time_s, epochs, params}]}``."""
-    text = pathlib.Path(path).read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{path} has no qm7 section; run python benchmarks/qm7.py")
-    body = text.split(BEGIN, 1)[1].split(END, 1)[0]
-    meta, rows = {}, []
+    body = results.read_section("qm7", path)
+    meta, rows = results.section_fields(body), []
     for line in body.splitlines():
-        if line.startswith("- ") and ":" in line:
-            key, value = line[2:].split(":", 1)
-            meta[key.strip()] = value.strip().strip("`")
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if line.startswith("|") and len(cells) == 5 and cells[1][:1].isdigit():
             rows.append(dict(model=cells[0], mae=float(cells[1]), time_s=cells[2], epochs=cells[3], params=cells[4]))

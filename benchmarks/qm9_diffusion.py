@@ -162,15 +162,9 @@ def write_section(text: str, path: pathlib.Path = RESULTS) -> None:
 
 def read_section(path: pathlib.Path = RESULTS) -> dict:
     """Parse the section (for the book): ``{"meta": {key: value}, "rows": [{"model", metric: float or None}]}``."""
-    text = pathlib.Path(path).read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{path} has no qm9_diffusion section; run python benchmarks/qm9_diffusion.py")
-    body = text.split(BEGIN, 1)[1].split(END, 1)[0]
-    meta, rows = {}, []
+    body = results.read_section("qm9_diffusion", path)
+    meta, rows = results.section_fields(body), []
     for line in body.splitlines():
-        if line.startswith("- ") and ":" in line:
-            key, value = line[2:].split(":", 1)
-            meta[key.strip()] = value.strip().strip("`")
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if line.startswith("|") and len(cells) == 1 + len(METRICS) and cells[0] not in ("model", "---"):
             rows.append({"model": cells[0]} | {k: None if c == "-" else float(c) for k, c in zip(METRICS, cells[1:])})

@@ -44,7 +44,7 @@ def read_section(name: str, path: pathlib.Path | str | None = None) -> str:
         raise FileNotFoundError(f"{path} does not exist: run the benchmark that writes the '{name}' section")
     text = path.read_text()
     if begin not in text or end not in text:
-        raise ValueError(f"{path} has no '{name}' section: run the benchmark that writes it (see benchmarks/README.md)")
+        raise ValueError(f"{path} has no {name} section: run the benchmark that writes it (see benchmarks/README.md)")
     return text.split(begin, 1)[1].split(end, 1)[0].strip("\n")
 
 

@@ -18,6 +18,15 @@ def _seed():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """The tests use small tensors: one torch thread avoids oversubscribing a shared machine (results do not depend on it)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def empty_graph():
     return Graph(edge_index=torch.empty(2, 0, dtype=torch.int64), x=torch.empty(0, 3))

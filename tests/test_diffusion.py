@@ -37,13 +37,6 @@ SCHEDULES = {"linear": LinearSchedule(), "cosine": CosineSchedule()}
 SAMPLERS = {"ancestral": ancestral_sample, "euler_maruyama": euler_maruyama_sample, "probability_flow": probability_flow_sample}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors on a shared 2-core machine: one thread is faster than two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def gen(seed=0):

@@ -19,15 +19,6 @@ from minignn.train import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids oversubscription on a shared machine (results do not depend on it)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class DropoutModel(nn.Module):
     """A small TypeMPNN with dropout on the embedding (so resuming must restore the RNG state)."""
 
