@@ -41,10 +41,14 @@ from minignn.graph import Graph, batch as batch_graphs, to_undirected
 from minignn.mpnn import MPNN
 from minignn.pooling import sum_pool
 
-try:
+try:  # progress bars are optional; notebook bars need ipywidgets (tqdm.auto warns without it)
+    import ipywidgets  # noqa: F401
     from tqdm.auto import tqdm
-except ImportError:  # progress bars are optional
-    tqdm = None
+except ImportError:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        tqdm = None
 
 __all__ = ["composition", "CompositionBaseline", "Standardizer", "GraphLoader", "cosine_schedule", "TrainConfig",
            "History", "Trainer", "predict", "evaluate", "save_checkpoint", "load_checkpoint", "init_distributed",
