@@ -350,13 +350,11 @@ def load_edm(path=None) -> tuple[EDM, dict]:
 
     Raises: FileNotFoundError (no file: the QM9 one is written by benchmarks/qm9_diffusion.py); ValueError (not an EDM file).
     """
+    from minignn.train import load_checkpoint
+
     path = qm9_checkpoint_path() if path is None else Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no EDM checkpoint at {path} (the QM9 one is written by `python benchmarks/qm9_diffusion.py`)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        got = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path} is not an EDM checkpoint: expected format {FORMAT!r}, got {got!r}")
+    state = load_checkpoint(path, format=FORMAT, kind="EDM",
+                            missing_hint=" (the QM9 one is written by `python benchmarks/qm9_diffusion.py`)")
     config = EDMConfig(**(state["config"] | {"elements": tuple(state["config"]["elements"])}))
     model = EDM(config, AtomCountDistribution.from_histogram(state["atom_count_histogram"]))
     model.load_state_dict(state["model"])

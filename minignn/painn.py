@@ -216,15 +216,11 @@ def load_pretrained(path=None) -> Pretrained:
     Raises:
         FileNotFoundError: no file at ``path``; ValueError: not a PaiNN checkpoint.
     """
-    from minignn.train import CompositionBaseline, Standardizer
+    from minignn.train import CompositionBaseline, Standardizer, load_checkpoint
 
     path = qm7_checkpoint_path() if path is None else Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no PaiNN checkpoint at {path} (the QM7 one is written by benchmarks/qm7.py)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        got = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path} is not a PaiNN checkpoint: expected format {FORMAT!r}, got {got!r}")
+    state = load_checkpoint(path, format=FORMAT, kind="PaiNN",
+                            missing_hint=" (the QM7 one is written by benchmarks/qm7.py)")
     model = PaiNN(PaiNNConfig(**state["config"]))
     model.load_state_dict(state["model"])
     model.eval()

@@ -327,18 +327,25 @@ def save_checkpoint(path, state: dict) -> Path:
     return path
 
 
-def load_checkpoint(path, map_location="cpu") -> dict:
-    """Read a checkpoint with ``torch.load(..., weights_only=True)`` (tensors, dicts, lists, numbers, strings)."""
+def load_checkpoint(path, map_location="cpu", *, format: str = FORMAT, kind: str = "minignn.train",
+                    missing_hint: str = "") -> dict:
+    """Read a checkpoint with ``torch.load(..., weights_only=True)`` (tensors, dicts, lists, numbers, strings).
+
+    The file must be a dict whose ``"format"`` is ``format``; ``kind`` names it in errors (``"PaiNN"``, ``"EDM"``)
+    and ``missing_hint`` tells how to make a missing file.  Raises FileNotFoundError or ValueError.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
+        what = "checkpoint" if kind == "minignn.train" else f"{kind} checkpoint"
+        raise FileNotFoundError(f"no {what} at {path}{missing_hint}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
         raise ValueError(f"cannot read checkpoint {path} (corrupt or half-written file?): {err}") from err
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    if not isinstance(state, dict) or state.get("format") != format:
         got = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path} is not a minignn.train checkpoint: expected format {FORMAT!r}, got {got!r}")
+        article = "an" if kind[:1] in "AEIOUaeiou" else "a"
+        raise ValueError(f"{path} is not {article} {kind} checkpoint: expected format {format!r}, got {got!r}")
     return state
 
 
