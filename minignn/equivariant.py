@@ -310,14 +310,28 @@ class EGNNLayer(nn.Module):
         src, dst = edge_index
         vec = edge_vectors(pos, edge_index)  # r_dst - r_src, [E, 3]
         dist = _norm(vec).unsqueeze(-1)  # [E, 1]
-        parts = [h[src], h[dst], dist * dist] + ([edge_attr] if self.edge_dim else [])
-        m = self.phi_e(torch.cat(parts, dim=-1))  # [E, hidden]
+        m = self.phi_e[1](self.phi_e[0][1:](self._first_edge_layer(h, src, dst, dist * dist, edge_attr)))  # [E, hidden]
         w = self.phi_x(m)  # [E, 1]
         if self.coords_range is not None:
             w = self.coords_range * torch.tanh(w)
         shift = scatter(vec / (dist + 1.0) * w, dst, dim=0, dim_size=n, reduce=self.pos_reduce)  # [N, 3]
         h = h + self.phi_h(torch.cat([h, scatter(m, dst, dim=0, dim_size=n)], dim=-1))
         return h, pos + shift
+
+
+    def _first_edge_layer(self, h, src, dst, d2, edge_attr):
+        """The first linear layer of :math:`\phi_e` on ``[h_src, h_dst, d2, a]``, computed as
+        :math:`W_1 h_i + W_2 h_j + w_3 d^2 + W_4 a + b`: the two node terms are products of N rows, then
+        gathered, instead of one product of E concatenated rows (same weights, same result, ~E/N times fewer
+        flops for that layer; E/N is about 16 on QM9's complete graphs)."""
+        first = self.phi_e[0][0]
+        dim = h.shape[1]
+        node = h @ torch.cat([first.weight[:, :dim], first.weight[:, dim : 2 * dim]]).T  # [N, 2 hidden]: W_1 h, W_2 h
+        a_src, a_dst = node.chunk(2, dim=-1)
+        rest = d2 @ first.weight[:, 2 * dim : 2 * dim + 1].T
+        if self.edge_dim:
+            rest = rest + edge_attr @ first.weight[:, 2 * dim + 1 :].T
+        return a_src[src] + a_dst[dst] + rest + first.bias
 
 
 class EGNN(nn.Module):

@@ -139,6 +139,23 @@ def test_egnn_layer_matches_the_equations(pos_reduce):
     assert (pos_new - pos).abs().max() > 1e-2
 
 
+def test_egnn_layer_with_edge_attributes_matches_phi_e_on_the_concatenation():
+    """The layer applies phi_e's first linear layer per node, then gathers: the messages must equal phi_e
+    applied to the concatenated edge rows [h_src, h_dst, |r_dst - r_src|^2, a]."""
+    pos, x, ei = molecule()
+    attr = torch.randn(ei.shape[1], 3, **F64)
+    layer = egnn_with_visible_moves(EGNNLayer(4, edge_dim=3, hidden=8, pos_reduce="sum").double())
+    h_new, pos_new = layer(x, pos, ei, attr)
+    src, dst = ei
+    diff = pos[dst] - pos[src]
+    m = layer.phi_e(torch.cat([x[src], x[dst], (diff * diff).sum(-1, keepdim=True), attr], dim=-1))
+    m_sum = torch.zeros(x.shape[0], 8, **F64).index_add_(0, dst, m)
+    shift = torch.zeros_like(pos).index_add_(0, dst, diff / (diff.norm(dim=-1, keepdim=True) + 1) * layer.phi_x(m))
+    assert torch.allclose(h_new, x + layer.phi_h(torch.cat([x, m_sum], dim=-1)), atol=1e-13)
+    assert torch.allclose(pos_new, pos + shift, atol=1e-13)
+    assert (pos_new - pos).abs().max() > 1e-2
+
+
 # -- symmetry: every layer and model, float64 and float32 ----------------------
 def _models():
     """name -> (builder(dtype) -> fn(pos, x, edge_index), output kinds, levels)."""
