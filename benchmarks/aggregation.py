@@ -24,7 +24,6 @@ import os
 import pathlib
 import platform
 import sys
-import time
 import warnings
 
 import torch
@@ -32,6 +31,7 @@ import torch
 from minignn import results
 from minignn.plan import AggregationPlan
 from minignn.scatter import has_torch_scatter, scatter
+from minignn.timing import copy_bandwidth, min_time, random_graph
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- aggregation:begin -->", "<!-- aggregation:end -->"
@@ -54,48 +54,11 @@ def qm9_like(num_molecules: int = 128, min_atoms: int = 9, max_atoms: int = 27, 
     return torch.cat(blocks, dim=1), offset
 
 
-def random_graph(num_nodes: int = 100_000, num_edges: int = 1_000_000):
-    return torch.randint(0, num_nodes, (2, num_edges)), num_nodes
-
-
 def in_order(edge_index, order: str):
     """Edges shuffled ("random") or sorted by destination ("sorted")."""
     if order == "random":
         return edge_index[:, torch.randperm(edge_index.shape[1])]
     return edge_index[:, torch.argsort(edge_index[1] * edge_index.shape[1] + edge_index[0])]
-
-
-# -- timing -----------------------------------------------------------------------------
-def copy_bandwidth(nbytes: int = 256 * 2**20, repeats: int = 5) -> float:
-    """Bytes read + written per second by ``b.copy_(a)`` on preallocated buffers."""
-    a = torch.rand(nbytes // 4)
-    b = torch.empty_like(a)
-    best = min_time({"copy": lambda: b.copy_(a)}, repeats)["copy"]
-    return 2 * nbytes / best
-
-
-def min_time(fns: dict, repeats: int, min_seconds: float = 0.0, max_rounds: int = 300) -> dict:
-    """Minimum wall time of each callable over interleaved rounds (after a warm-up).
-
-    Every callable runs at least ``repeats`` times, and keeps running (up to ``max_rounds``)
-    until it has spent ``min_seconds`` in total: fast calls get many samples, which on a machine
-    whose cores are shared gives the minimum a chance to catch an undisturbed run.
-    """
-    for fn in fns.values():
-        fn()
-    best = {name: float("inf") for name in fns}
-    spent = {name: 0.0 for name in fns}
-    for round_ in range(max_rounds):
-        todo = [name for name in fns if round_ < repeats or spent[name] < min_seconds]
-        if not todo:
-            break
-        for name in todo:
-            start = time.perf_counter()
-            fns[name]()
-            elapsed = time.perf_counter() - start
-            best[name] = min(best[name], elapsed)
-            spent[name] += elapsed
-    return best
 
 
 # -- the measured functions -------------------------------------------------------------
@@ -244,64 +207,6 @@ def section(rows, bandwidth: float, command: str, load=(float("nan"), float("nan
 def write_section(text: str, path: pathlib.Path = RESULTS) -> None:
     """Replace the aggregation section of ``path`` (or append it), atomically; the rest is left untouched."""
     results.write_section("aggregation", text.replace(BEGIN, "").replace(END, ""), path)
-
-
-def read_section(path: pathlib.Path = RESULTS):
-    """Parse the aggregation section of RESULTS.md (used by the book's chapter).
-
-    Returns ``(meta, rows)``: meta has ``date``, ``command``, ``machine``, ``versions``,
-    ``method`` and ``bandwidth`` (bytes/s); rows are dicts with ``workload``, ``order``, ``kind``, ``method``,
-    ``ns_per_edge``, ``x_bound`` and ``speedup`` (None where the table cell is empty).
-    """
-    body = results.read_section("aggregation", path)
-    meta, rows = results.section_fields(body), []
-    meta["bandwidth"] = float(meta["copy bandwidth"].split("GB/s")[0]) * 1e9
-    for line in body.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 7 and cells[0] in ("qm9", "random"):
-            rows.append(dict(workload=cells[0], order=cells[1], kind=cells[2], method=cells[3],
-                             ns_per_edge=float(cells[4]), x_bound=float(cells[5]) if cells[5] else None,
-                             speedup=float(cells[6]) if cells[6] else None))
-    return meta, rows
-
-
-def sweep(edge_counts=(10_000, 30_000, 100_000, 300_000), num_features: int = 64, repeats: int = 5,
-          avg_degree: int = 10, threads=None):
-    """Aggregation alone (forward) on random graphs of growing size: rows (E, method, ns/edge).
-
-    Used by the book's chapter for a live plot; ``plan (sorted)`` has its edges sorted by dst.
-    ``threads`` sets torch's thread count for the measurement (restored afterwards).
-    """
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        return _sweep(edge_counts, num_features, repeats, avg_degree)
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _sweep(edge_counts, num_features, repeats, avg_degree):
-    torch.manual_seed(0)
-    rows = []
-    for num_edges in edge_counts:
-        edge_index, num_nodes = random_graph(max(1, num_edges // avg_degree), num_edges)
-        dst = edge_index[1]
-        messages = torch.randn(num_edges, num_features)
-        plan = AggregationPlan.from_edge_index(edge_index, num_nodes)
-        order = torch.argsort(dst, stable=True)
-        sorted_plan = AggregationPlan.from_edge_index(edge_index[:, order], num_nodes)
-        sorted_messages = messages[order]
-        fns = {"torch (index_add)": lambda: scatter(messages, dst, dim_size=num_nodes, backend="torch"),
-               "plan (random order)": lambda: plan.aggregate(messages),
-               "plan (sorted)": lambda: sorted_plan.aggregate(sorted_messages)}
-        if has_torch_scatter():
-            import torch_scatter
-
-            fns["torch_scatter"] = lambda: torch_scatter.scatter(messages, dst, 0, dim_size=num_nodes)
-        for name, sec in min_time(fns, repeats).items():
-            rows.append(dict(E=num_edges, method=name, ns_per_edge=1e9 * sec / num_edges))
-    return rows
 
 
 def workloads(quick: bool):

@@ -18,7 +18,7 @@ import pathlib
 import platform
 import tempfile
 
-__all__ = ["results_path", "read_section", "write_section", "section_fields", "machine", "cpu_model"]
+__all__ = ["results_path", "read_section", "write_section", "section_fields", "section_table", "machine", "cpu_model"]
 
 _PACKAGE = pathlib.Path(__file__).resolve().parent
 _REPOSITORY_FILE = _PACKAGE.parent / "benchmarks" / "RESULTS.md"
@@ -96,6 +96,34 @@ def section_fields(body: str) -> dict[str, str]:
             key, value = (part.strip() for part in line[2:].split(":", 1))
             fields[key] = value.strip("`")
     return fields
+
+
+def section_table(body: str) -> list[dict[str, str]]:
+    """The first markdown table of a section, one dict per row keyed by the header cells (values as text).
+
+    ``| a | b |`` / ``| --- | --- |`` / ``| 1 | 2 |`` gives ``[{"a": "1", "b": "2"}]``.  A row whose number of
+    cells differs from the header's raises ``ValueError`` (a table edited by hand and broken).
+    """
+    lines = [line.strip() for line in body.splitlines()]
+    start = next((k for k, line in enumerate(lines) if line.startswith("|")), None)
+    if start is None:
+        raise ValueError("the section has no markdown table (no line starting with '|')")
+
+    def cells(line: str) -> list[str]:
+        return [c.strip() for c in line.strip("|").split("|")]
+
+    header = cells(lines[start])
+    rows = []
+    for line in lines[start + 1:]:
+        if not line.startswith("|"):
+            break
+        row = cells(line)
+        if all(set(c) <= set("-: ") for c in row):
+            continue  # the separator line
+        if len(row) != len(header):
+            raise ValueError(f"a table row has {len(row)} cells but the header has {len(header)}: {line!r}")
+        rows.append(dict(zip(header, row)))
+    return rows
 
 
 def cpu_model() -> str:

@@ -56,3 +56,21 @@ def test_the_packaged_copy_is_the_repository_file():
     assert results.results_path() == repo
     for name in ("aggregation", "qm7"):
         assert "command" in results.section_fields(results.read_section(name))
+
+
+def test_section_table_reads_the_first_table_by_header():
+    body = ("- command: `x`\n\n| model | atom stab. (%) | note |\n| --- | ---: | --- |\n"
+            "| EDM | 98.7 | published |\n| here | - |  |\n\nafter the table\n\n| other | table |\n| --- | --- |\n| 1 | 2 |\n")
+    assert results.section_table(body) == [{"model": "EDM", "atom stab. (%)": "98.7", "note": "published"},
+                                           {"model": "here", "atom stab. (%)": "-", "note": ""}]
+
+
+def test_section_table_of_a_header_alone_is_empty():
+    assert results.section_table("| a | b |\n| --- | --- |\n") == []
+
+
+def test_section_table_rejects_a_missing_table_or_a_broken_row():
+    with pytest.raises(ValueError, match="no markdown table"):
+        results.section_table("- command: `x`\n")
+    with pytest.raises(ValueError, match="a table row has 3 cells but the header has 2"):
+        results.section_table("| a | b |\n| --- | --- |\n| 1 | 2 | 3 |\n")

@@ -25,9 +25,6 @@ pytestmark = pytest.mark.skipif(os.environ.get("MINIGNN_WHEEL_TEST") != "1",
                                 reason="set MINIGNN_WHEEL_TEST=1 to build the wheel and run every chapter from it")
 
 # Chapters known not to run from the wheel yet, and why.  Empty it as they are fixed.
-KNOWN_FAILURES = {
-    "scatter": "reads ../benchmarks/RESULTS.md and imports ../benchmarks/aggregation.py, which the wheel does not hold",
-}
 PROBE = "MINIGNN_WHEEL_PROBE "
 RUNNER = r"""
 import json, pathlib, sys
@@ -126,8 +123,7 @@ def chapters():
     spec = importlib.util.spec_from_file_location("minignn_tools_workshop", ROOT / "tools" / "workshop.py")
     workshop = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
     spec.loader.exec_module(workshop)
-    return [pytest.param(p, id=p.stem, marks=[pytest.mark.xfail(strict=False, reason=KNOWN_FAILURES[p.stem])]
-                         if p.stem in KNOWN_FAILURES else []) for p in workshop.chapters(unlisted=True)]
+    return [pytest.param(p, id=p.stem) for p in workshop.chapters(unlisted=True)]
 
 
 @pytest.mark.parametrize("path", chapters())
