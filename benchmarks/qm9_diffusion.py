@@ -160,17 +160,6 @@ def write_section(text: str, path: pathlib.Path = RESULTS) -> None:
     results.write_section("qm9_diffusion", text.replace(BEGIN, "").replace(END, ""), path)
 
 
-def read_section(path: pathlib.Path = RESULTS) -> dict:
-    """Parse the section (for the book): ``{"meta": {key: value}, "rows": [{"model", metric: float or None}]}``."""
-    body = results.read_section("qm9_diffusion", path)
-    meta, rows = results.section_fields(body), []
-    for line in body.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("|") and len(cells) == 1 + len(METRICS) and cells[0] not in ("model", "---"):
-            rows.append({"model": cells[0]} | {k: None if c == "-" else float(c) for k, c in zip(METRICS, cells[1:])})
-    return {"meta": meta, "rows": rows}
-
-
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="subsets: 'heavy8' = at most 8 heavy atoms (21,800 molecules), 'heavyK' likewise, 'all'")

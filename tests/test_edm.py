@@ -14,6 +14,7 @@ from torch import nn
 from minignn.datasets import QM9_TYPES, MoleculeSet
 from minignn.diffusion import ancestral_sample
 from minignn.edm import (
+    PUBLISHED_QM9,
     SAMPLERS,
     EDM,
     AtomCountDistribution,
@@ -337,3 +338,46 @@ def test_bad_input_raises_value_error(k):
     call, match = calls[k]
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def _diffusion_benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("qm9_diffusion_benchmark",
+                                                  Path(__file__).resolve().parents[1] / "benchmarks" / "qm9_diffusion.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_record_is_the_table_the_chapter_reads(tmp_path):
+    """The section that benchmarks/qm9_diffusion.py writes parses back (results.section_table) into the numbers it got,
+    with the published rows and the targets line right; only that section of RESULTS.md is rewritten."""
+    from minignn import results
+
+    bench = _diffusion_benchmark()
+    metrics = dict(atom_stability=0.912, mol_stability=0.3, validity=0.6, uniqueness=0.95, valid_and_unique=0.57,
+                   novelty=0.4)
+    reference = dict(atom_stability=0.99, mol_stability=0.95, validity=0.97, uniqueness=1.0, valid_and_unique=0.97,
+                     novelty=float("nan"))
+    r = dict(command="python benchmarks/qm9_diffusion.py", subset="heavy8", subset_text="at most 8 heavy atoms",
+             num_train=21800, mean_atoms=16.1, params=117513, budget_min=120, train_min=120.0, steps=50000,
+             batch_size=64, epochs=146.8, final_loss=0.1, sampler="ancestral", sample_steps=500, sec_per_mol=0.4,
+             time_100=41.0, num_samples=1000, metrics=metrics, reference=reference, reference_size=1000,
+             checkpoint_name="minignn/checkpoints/qm9_edm.pt", checkpoint_kb=480.0, load="0.1, 1.0", config_text="EGNN")
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Benchmark results\n\n<!-- qm7:begin -->\nkeep me\n<!-- qm7:end -->\n")
+    bench.write_section(bench.section(r), path)
+    body = results.read_section("qm9_diffusion", path)
+    assert results.read_section("qm7", path) == "keep me"
+    rows = {row["model"]: row for row in results.section_table(body)}
+    ours = rows["EDM, this package (1000 samples, 120 min CPU)"]
+    assert ours["atom stab. (%)"] == "91.2" and ours["mol. stab. (%)"] == "30.0" and ours["novelty (%)"] == "40.0"
+    assert rows["QM9 reference (1000 random training molecules)"]["novelty (%)"] == "-"
+    published = rows["EDM, published (full QM9, 10,000 samples, GPU)"]
+    assert float(published["atom stab. (%)"]) == PUBLISHED_QM9["EDM"]["atom_stability"]
+    fields = results.section_fields(body)
+    assert fields["targets"].startswith("atom_stability 91.2% < 95%; mol_stability 30.0% < 60%; validity 60.0% < 80%; "
+                                        "uniqueness 95.0% >= 90%")
+    assert fields["targets"].endswith("100 molecules in 41.0 s < 60 s")
