@@ -320,7 +320,7 @@ class EGNNLayer(nn.Module):
 
 
     def _first_edge_layer(self, h, src, dst, d2, edge_attr):
-        """The first linear layer of :math:`\phi_e` on ``[h_src, h_dst, d2, a]``, computed as
+        r"""The first linear layer of :math:`\phi_e` on ``[h_src, h_dst, d2, a]``, computed as
         :math:`W_1 h_i + W_2 h_j + w_3 d^2 + W_4 a + b`: the two node terms are products of N rows, then
         gathered, instead of one product of E concatenated rows (same weights, same result, ~E/N times fewer
         flops for that layer; E/N is about 16 on QM9's complete graphs)."""
