@@ -188,9 +188,12 @@ class CosineSchedule(NoiseSchedule):
 
     def log_alpha_bar(self, t) -> Tensor:
         t = check_time(t)
-        log_f0 = 2 * math.log(math.cos(self._u(0.0)))
+        # f(0) in t's own dtype, so that log alpha_bar(0) is exactly 0 (a float64 log f(0) against a float32
+        # cos gave log alpha_bar(0) = 1e-8 and sigma(0) = 2e-4); the clamp keeps log alpha_bar <= 0 (beta >= 0)
+        # against rounding, so that sigma(0) = 0 and never sqrt(-1e-20) = nan.
+        log_f0 = 2 * torch.log(torch.cos(self._u(torch.zeros((), dtype=t.dtype))))
         before = 2 * torch.log(torch.cos(self._u(t.clamp(max=self.t_clip)))) - log_f0
-        return before - self.max_beta * (t - self.t_clip).clamp(min=0)
+        return (before - self.max_beta * (t - self.t_clip).clamp(min=0)).clamp(max=0.0)
 
 
 SCHEDULES = {"linear": LinearSchedule, "cosine": CosineSchedule}

@@ -83,6 +83,21 @@ def test_beta_is_minus_derivative_of_log_alpha_bar(name):
     torch.testing.assert_close(schedule.beta(t), derivative, rtol=1e-6, atol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_time_zero_is_noise_free_in_every_dtype(name, dtype):
+    """alpha_bar(0) = 1 and sigma(0) = 0 exactly (not nan from rounding, nor 2e-4 from mixing float32 and float64);
+    log alpha_bar <= 0 everywhere, since beta >= 0; sigma grows with t."""
+    schedule = SCHEDULES[name]
+    zero = torch.zeros(3, dtype=dtype)
+    assert torch.equal(schedule.sigma(zero), zero) and torch.equal(schedule.alpha_bar(zero), torch.ones(3, dtype=dtype))
+    assert float(schedule.sigma(0.0)) == 0.0
+    t = torch.linspace(0, 1, 1001, dtype=dtype)
+    assert (schedule.log_alpha_bar(t) <= 0).all()
+    sigma = schedule.sigma(t)
+    assert torch.isfinite(sigma).all() and (sigma[1:] >= sigma[:-1]).all() and sigma[1] > 0
+
+
 def test_linear_schedule_closed_form():
     schedule = LinearSchedule(beta_min=0.1, beta_max=20)
     t = torch.tensor([0.0, 0.25, 1.0], dtype=F64)
