@@ -95,8 +95,11 @@ class NoiseSchedule:
         return torch.exp(self.log_alpha_bar(t))
 
     def sigma(self, t) -> Tensor:
-        """sigma(t) = sqrt(1 - alpha_bar(t)): the noise standard deviation of q(x_t | x_0)."""
-        return torch.sqrt(-torch.expm1(self.log_alpha_bar(t)))
+        """sigma(t) = sqrt(1 - alpha_bar(t)): the noise standard deviation of q(x_t | x_0).
+
+        Computed as sqrt(|expm1(log alpha_bar)|), exact near t = 0 (log alpha_bar <= 0; the absolute value turns
+        the -0.0 of t = 0 into 0.0, so sigma(0) prints as 0.00, not -0.00)."""
+        return torch.sqrt(torch.expm1(self.log_alpha_bar(t)).abs())
 
     def discretise(self, num_steps: int, rule: str = "exact") -> DiscreteSchedule:
         """The DDPM chain with T = ``num_steps`` steps: beta_k ~ beta(t_k) dt, t_k = k / T.

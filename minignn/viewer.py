@@ -10,7 +10,8 @@ Accepted inputs: ``(z, pos)`` tensors, a :class:`minignn.datasets.Molecule`, a
 them back to elements), or a batch of such graphs (shown in a grid).  Every function
 returns the ``py3Dmol.view``; in Jupyter it displays itself.
 
-Book: chapter *QM7*, section "Looking at molecules".
+Book: chapter *QM7*, section "Looking at molecules"; chapter *Diffusion models* (generated molecules, and
+:func:`show_trajectory` for a reverse trajectory).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from minignn.datasets.atoms import AtomTypes, element_symbol
 from minignn.datasets.molecules import Molecule
 from minignn.graph import Graph, unbatch
 
-__all__ = ["to_xyz", "show_molecule", "show_molecules"]
+__all__ = ["to_xyz", "show_molecule", "show_molecules", "show_trajectory"]
 
 BALL_AND_STICK = {"stick": {"radius": 0.15}, "sphere": {"scale": 0.25}}
 
@@ -68,6 +69,15 @@ def _atoms(item: Any, atom_types: AtomTypes | None) -> tuple[Tensor, Tensor, str
     raise ValueError(f"cannot draw a {type(item).__name__}: give (z, pos), a Molecule or a Graph")
 
 
+def _styled(style: dict | None, colorscheme: str) -> dict:
+    """A copy of ``style`` (default ball and stick) with every sub-style coloured by ``colorscheme`` unless it says."""
+    style = copy.deepcopy(BALL_AND_STICK if style is None else style)
+    for value in style.values():
+        if isinstance(value, dict):
+            value.setdefault("colorscheme", colorscheme)
+    return style
+
+
 def show_molecules(
     molecules: Sequence[Any] | Graph,
     grid: tuple[int, int] | None = None,
@@ -105,10 +115,7 @@ def show_molecules(
     rows, cols = grid
     if rows * cols < len(items):
         raise ValueError(f"a {rows}x{cols} grid has {rows * cols} cells for {len(items)} molecules")
-    style = copy.deepcopy(BALL_AND_STICK if style is None else style)
-    for value in style.values():
-        if isinstance(value, dict):
-            value.setdefault("colorscheme", colorscheme)
+    style = _styled(style, colorscheme)
     view = py3Dmol.view(width=width, height=height or 200 * rows, viewergrid=(rows, cols))
     for k, (z, pos, label) in enumerate(items):
         cell = (k // cols, k % cols)
@@ -150,12 +157,52 @@ def show_molecule(
     if isinstance(z, Graph) and z.num_nodes_per_graph is not None:
         return show_molecules(z, atom_types=atom_types, style=style, colorscheme=colorscheme)
     z, pos, _ = _atoms(z if pos is None else (z, pos), atom_types)
-    style = copy.deepcopy(BALL_AND_STICK if style is None else style)
-    for value in style.values():
-        if isinstance(value, dict):
-            value.setdefault("colorscheme", colorscheme)
+    style = _styled(style, colorscheme)
     view = py3Dmol.view(width=width, height=height)
     view.addModel(to_xyz(z, pos), "xyz")
     view.setStyle({}, style)
+    view.zoomTo()
+    return view
+
+
+def show_trajectory(
+    frames: Sequence[Any],
+    labels: Sequence[str] | None = None,
+    *,
+    atom_types: AtomTypes | None = None,
+    style: dict | None = None,
+    colorscheme: str = "Jmol",
+    interval_ms: int = 150,
+    width: int = 400,
+    height: int = 300,
+):
+    """An animation of the same atoms moving, frame after frame, in a loop (for example a reverse diffusion).
+
+    Args:
+        frames: a sequence of Molecule / Graph / ``(z, pos)``, all with the same number of atoms (the elements may
+            change from frame to frame, as they do while a diffusion model decides them).
+        labels: one text per frame (stored as the XYZ comment line), e.g. ``"t = 0.50"``.
+        atom_types, style, colorscheme: as in :func:`show_molecule`; interval_ms: time per frame.
+
+    Returns:
+        the ``py3Dmol.view``.
+    """
+    import py3Dmol
+
+    items = [_atoms(f, atom_types) for f in frames]
+    if not items:
+        raise ValueError("show_trajectory needs at least one frame")
+    sizes = sorted({z.numel() for z, _, _ in items})
+    if len(sizes) > 1:
+        raise ValueError(f"every frame must have the same number of atoms, got sizes {sizes}")
+    if labels is not None and len(labels) != len(items):
+        raise ValueError(f"labels must hold one text per frame ({len(items)}), got {len(labels)}")
+    if interval_ms < 1:
+        raise ValueError(f"interval_ms must be a positive number of milliseconds, got {interval_ms}")
+    movie = "".join(to_xyz(z, pos, labels[k] if labels is not None else "") for k, (z, pos, _) in enumerate(items))
+    view = py3Dmol.view(width=width, height=height)
+    view.addModelsAsFrames(movie, "xyz")
+    view.setStyle({}, _styled(style, colorscheme))
+    view.animate({"loop": "forward", "interval": int(interval_ms)})
     view.zoomTo()
     return view

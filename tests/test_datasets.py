@@ -596,3 +596,24 @@ def test_show_molecule_and_grid():
         show_molecule(graphs[0])
     with pytest.raises(ValueError, match="a 1x2 grid has 2 cells for 3 molecules"):
         show_molecules(list(ms), grid=(1, 2))
+
+
+def test_show_trajectory_animates_the_frames_in_order():
+    pytest.importorskip("py3Dmol")
+    from minignn.viewer import show_trajectory, to_xyz
+
+    z = torch.tensor(H2S[0])
+    pos = torch.tensor(H2S[1], dtype=torch.float64)
+    frames = [(z, pos * s) for s in (3.0, 2.0, 1.0)]
+    view = show_trajectory(frames, labels=["t = 1", "t = 0.5", "t = 0"], interval_ms=80)
+    movie = "".join(to_xyz(zz, pp, f"t = {t}") for (zz, pp), t in zip(frames, ("1", "0.5", "0")))
+    assert ".addModelsAsFrames(" in view.startjs and movie.replace("\n", "\\n") in view.startjs
+    assert '"interval": 80' in view.startjs and '"loop": "forward"' in view.startjs and "Jmol" in view.startjs
+    changing = show_trajectory([(torch.tensor([6, 1, 1]), pos), (z, pos)])  # elements may change, counts may not
+    assert changing.startjs.count("\\n3\\n") >= 1
+    with pytest.raises(ValueError, match=r"the same number of atoms, got sizes \[2, 3\]"):
+        show_trajectory([(z, pos), (z[:2], pos[:2])])
+    with pytest.raises(ValueError, match="at least one frame"):
+        show_trajectory([])
+    with pytest.raises(ValueError, match=r"one text per frame \(3\), got 1"):
+        show_trajectory(frames, labels=["only one"])

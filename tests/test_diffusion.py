@@ -91,7 +91,7 @@ def test_time_zero_is_noise_free_in_every_dtype(name, dtype):
     schedule = SCHEDULES[name]
     zero = torch.zeros(3, dtype=dtype)
     assert torch.equal(schedule.sigma(zero), zero) and torch.equal(schedule.alpha_bar(zero), torch.ones(3, dtype=dtype))
-    assert float(schedule.sigma(0.0)) == 0.0
+    assert float(schedule.sigma(0.0)) == 0.0 and not torch.signbit(schedule.sigma(zero)).any()  # 0.0, not -0.0
     t = torch.linspace(0, 1, 1001, dtype=dtype)
     assert (schedule.log_alpha_bar(t) <= 0).all()
     sigma = schedule.sigma(t)
