@@ -69,11 +69,15 @@ def test_notebook_starts_with_setup_cell_and_imports_minignn(nb):
 
 
 @pytest.mark.parametrize("nb", notebooks(), ids=lambda p: p.name)
-def test_notebook_title_comes_before_the_setup_cell(nb):
-    """The page opens with its title: a code cell above the first heading would render above the title."""
+def test_setup_cell_is_first_and_hidden_from_the_page(nb):
+    """In Colab the install runs first; in the HTML the page opens with its title (the setup cell is removed there)."""
     cells = json.loads(nb.read_text())["cells"]
-    assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# "), \
-        f"{nb.name}: the first cell must be the markdown cell with the chapter's '# ' title"
+    assert cells[0]["cell_type"] == "code" and SETUP_CELL_MARK in "".join(cells[0]["source"]), \
+        f"{nb.name}: the first cell must be the Colab setup cell"
+    assert "remove-cell" in cells[0]["metadata"].get("tags", []), \
+        f"{nb.name}: tag the setup cell 'remove-cell', or it renders above the chapter's title"
+    assert cells[1]["cell_type"] == "markdown" and "".join(cells[1]["source"]).startswith("# "), \
+        f"{nb.name}: the cell after the setup cell must be the markdown cell with the chapter's '# ' title"
 
 
 @pytest.mark.parametrize("nb", notebooks(), ids=lambda p: p.name)
