@@ -318,12 +318,11 @@ class EGNNLayer(nn.Module):
         h = h + self.phi_h(torch.cat([h, scatter(m, dst, dim=0, dim_size=n)], dim=-1))
         return h, pos + shift
 
-
     def _first_edge_layer(self, h, src, dst, d2, edge_attr):
         r"""The first linear layer of :math:`\phi_e` on ``[h_src, h_dst, d2, a]``, computed as
         :math:`W_1 h_i + W_2 h_j + w_3 d^2 + W_4 a + b`: the two node terms are products of N rows, then
         gathered, instead of one product of E concatenated rows (same weights, same result, ~E/N times fewer
-        flops for that layer; E/N is about 16 on QM9's complete graphs)."""
+        flops for that layer; E/N = n - 1 on the complete graph of a molecule of n atoms)."""
         first = self.phi_e[0][0]
         dim = h.shape[1]
         node = h @ torch.cat([first.weight[:, :dim], first.weight[:, dim : 2 * dim]]).T  # [N, 2 hidden]: W_1 h, W_2 h
