@@ -36,8 +36,11 @@ def book_url():
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture()
 def browser():
+    """A fresh Chromium for every page.  With one browser for the whole session, the diffusion page (three
+    WebGL views, one animated, in software rendering) never reached network idle after earlier pages, while
+    alone it loads in 9 s; a fresh browser per page costs about a second."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
