@@ -173,7 +173,7 @@ def main(argv=None) -> dict:
     p.add_argument("--checkpoint", default=None, help="default: minignn/checkpoints/qm9_edm.pt")
     p.add_argument("--results", default=str(RESULTS), help="the shared results file (only this section is rewritten)")
     p.add_argument("--width", type=int, default=64)
-    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--layers", type=int, default=6)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the weights used for sampling")
