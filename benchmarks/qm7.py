@@ -4,9 +4,12 @@
     python benchmarks/qm7.py --budget-min 60 --fold 0
     python benchmarks/qm7.py --quick              # 2 min, prints only (writes nothing unless --write)
 
-Protocol: test = fold ``--fold`` of QM7 (the file's P, or the loader's energy-stratified
-folds: printed), train = the four other folds minus a validation tenth
-(:func:`minignn.datasets.qm7_split`).  The model is :class:`minignn.painn.PaiNN` on radius
+Protocol: test = fold ``--fold`` of QM7 under ``--folds`` (default ``stratified``: the loader's
+energy-stratified folds, identical on every copy of ``qm7.mat``, with or without the published
+``P``; ``file`` uses ``P``), train = the four other folds minus a validation tenth
+(:func:`minignn.datasets.qm7_split`).  The checkpoint records the split (``info["split"]``: the
+fold rule and seed, the indices and their sha256), so the model is always scored on its own
+test molecules.  The model is :class:`minignn.painn.PaiNN` on radius
 graphs (``--cutoff`` Angstrom) trained by :class:`minignn.train.Trainer` (composition baseline,
 standardised residual, AdamW, L1 loss) with a learning rate that follows a cosine of the
 *elapsed wall-clock time* over the budget (the number of epochs the budget allows is unknown
@@ -134,6 +137,9 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock training budget (minutes)")
     p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--folds", choices=["stratified", "file", "auto"], default="stratified",
+                   help="which folds: 'stratified' (deterministic from the energies, the same on every copy of qm7.mat; "
+                   "the shipped checkpoint's), 'file' (the published P; the file must have it), 'auto' (P if present)")
     p.add_argument("--quick", action="store_true", help="2-minute budget, writes nothing unless --write")
     p.add_argument("--write", action="store_true", help="with --quick: still write RESULTS.md and the checkpoint")
     p.add_argument("--checkpoint", default=None, help="default: minignn/checkpoints/qm7_painn.pt")
@@ -156,7 +162,7 @@ def main(argv=None) -> dict:
     torch.manual_seed(args.seed)
     command = " ".join(["python benchmarks/qm7.py"] + [shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])])
 
-    qm7 = load_qm7()  # honours $MINIGNN_DATA
+    qm7 = load_qm7(folds=args.folds)  # honours $MINIGNN_DATA
     train, val, test = qm7.split(args.fold)
     log(f"{qm7}; fold {args.fold}: train {len(train)}, val {len(val)}, test {len(test)}; folds: {qm7.folds_source}")
     graphs = qm7.graphs(cutoff=args.cutoff)
@@ -197,7 +203,7 @@ def main(argv=None) -> dict:
 
     ckpt = pathlib.Path(args.checkpoint) if args.checkpoint else qm7_checkpoint_path()
     info = {"dataset": "QM7", "units": "kcal/mol", "cutoff": args.cutoff, "atom_types": list(qm7.molecules.atom_types.elements), "fold": args.fold, "folds_source": qm7.folds_source,
-            "test_mae": test_scores["mae"], "test_rmse": test_scores["rmse"], "val_mae": trainer.best_val,
+            "split": qm7.split_record(args.fold), "test_mae": test_scores["mae"], "test_rmse": test_scores["rmse"], "val_mae": trainer.best_val,
             "epochs": len(h), "best_epoch": h.best_epoch, "train_time_s": train_time, "command": command,
             "val_mae_history": list(h.val_mae), "train_loss_history": list(h.train_loss)}
     result = dict(command=command, fold=args.fold, folds_source=qm7.folds_source, train=train, val=val, test=test,

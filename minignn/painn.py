@@ -185,13 +185,33 @@ class Pretrained:
     r"""A trained energy model: :math:`\hat y_g = \text{baseline}_g + \mu + \sigma f_\theta(G_g)`.
 
     ``model`` (a :class:`PaiNN`, eval mode), ``baseline`` (:class:`minignn.train.CompositionBaseline`),
-    ``standardizer`` (:class:`minignn.train.Standardizer`), ``info`` (cutoff, units, fold, scores, ...).
+    ``standardizer`` (:class:`minignn.train.Standardizer`), ``info`` (cutoff, units, fold, scores, and
+    ``info["split"]``: the molecules it was trained, validated and tested on, see :attr:`split`).
     """
 
     model: PaiNN
     baseline: object
     standardizer: object
     info: dict
+
+    @property
+    def split(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(train, val, test)`` int64 indices of the molecules this model was trained, validated and tested on,
+        as recorded in its checkpoint (checked against their sha256 and for disjointness)."""
+        from minignn.datasets.qm7 import check_split
+
+        if "split" not in self.info:
+            raise ValueError("this checkpoint does not record its split (written before splits were recorded); "
+                             "re-run benchmarks/qm7.py")
+        return check_split(self.info["split"])
+
+    def split_of(self, data) -> tuple[Tensor, Tensor, Tensor]:
+        """:attr:`split`, after checking that ``data`` (a :class:`minignn.datasets.QM7`, loaded with the folds the
+        checkpoint names: ``load_qm7(folds=info["split"]["folds"])``) reproduces it.  Raises ValueError if not."""
+        from minignn.datasets.qm7 import check_split
+
+        self.split  # noqa: B018  (the record exists)
+        return check_split(self.info["split"], data)
 
     def predict(self, graphs, batch_size: int = 256) -> Tensor:
         """Energies of a list of graphs (built with ``cutoff = info["cutoff"]``), ``[len(graphs)]`` float64."""

@@ -196,15 +196,25 @@ def test_every_chapter_seeds_torch_first(path):
         f"{path.name}: the first code cell after the setup cell must call torch.manual_seed(0)"
 
 
-def test_shipped_qm7_checkpoint_names_its_fold_and_units():
+def test_every_qm7_number_uses_fold_0_of_the_stratified_folds():
     from minignn.painn import load_pretrained
 
     info = load_pretrained().info
     assert info["dataset"] == "QM7" and info["units"] == "kcal/mol" and info["fold"] == 0
-    assert info["folds_source"] in ("file P", "file P (1-based)", "stratified by energy, seed 0")
+    assert info["folds_source"] == "stratified by energy, seed 0"
+    assert (info["split"]["folds"], info["split"]["seed"], info["split"]["fold"]) == ("stratified", 0, 0)
     benchmark = ROOT / "benchmarks" / "qm7.py"
-    if benchmark.is_file():  # its default test fold, read from its command line definition
-        defaults = [kw.value.value for node in ast.walk(ast.parse(benchmark.read_text()))
-                    if isinstance(node, ast.Call) and node.args and getattr(node.args[0], "value", None) == "--fold"
-                    for kw in node.keywords if kw.arg == "default"]
-        assert defaults == [0]
+    if benchmark.is_file():  # its defaults, read from its command line definition
+        defaults = {node.args[0].value: kw.value.value for node in ast.walk(ast.parse(benchmark.read_text()))
+                    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+                    for kw in node.keywords if kw.arg == "default" and isinstance(kw.value, ast.Constant)}
+        assert defaults["--fold"] == 0 and defaults["--folds"] == "stratified"
+    from minignn.results import read_section
+
+    assert "folds: stratified by energy, seed 0" in read_section("qm7")
+    chapter = nbformat.read(ROOT / "book" / "qm7.ipynb", as_version=4)
+    code = "\n".join(c.source for c in chapter.cells if c.cell_type == "code")
+    loads = re.findall(r"load_qm7\(([^)]*)\)", code)
+    assert loads and loads[0] == 'folds="stratified"', loads  # the data every number of the chapter uses
+    assert all("folds=" in args for args in loads)  # no load relies on what the file happens to contain
+    assert "qm7.split(0)" in code and "pre.split_of(qm7)" in code

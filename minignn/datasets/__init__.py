@@ -16,11 +16,12 @@ Book: chapters *QM7* and *Diffusion models*.
 
 from minignn.datasets.atoms import QM7_TYPES, QM9_TYPES, AtomTypes, element_symbol
 from minignn.datasets.molecules import Molecule, MoleculeSet, molecules_to_graphs, to_graph
-from minignn.datasets.qm7 import QM7, find_qm7, load_qm7, qm7_split, read_qm7, stratified_folds
+from minignn.datasets.qm7 import QM7, check_split, find_qm7, indices_sha256, load_qm7, qm7_split, read_qm7, stratified_folds
 from minignn.datasets.qm9 import ATOMREF, QM9, TARGETS, load_qm9
 
 __all__ = [
     "AtomTypes", "QM7_TYPES", "QM9_TYPES", "Molecule", "MoleculeSet", "element_symbol", "to_graph",
     "molecules_to_graphs", "QM7", "find_qm7", "read_qm7", "load_qm7", "stratified_folds", "qm7_split",
+    "check_split", "indices_sha256",
     "QM9", "TARGETS", "ATOMREF", "load_qm9",
 ]

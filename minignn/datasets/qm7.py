@@ -22,9 +22,17 @@ is validated by content instead: keys, shapes, 7165 molecules, elements in
 On load positions are converted Bohr -> Angstrom (:func:`minignn.units.bohr_to_angstrom`,
 the only place this happens); energies stay in kcal/mol.
 
-Folds: the file's ``P`` when present (``folds_source = "file P"``); otherwise
-:func:`stratified_folds`, deterministic folds stratified by energy
-(``folds_source = "stratified by energy, seed 0"``).
+Folds: the caller chooses them with ``folds=``:
+
+* ``"stratified"``: :func:`stratified_folds`, deterministic folds stratified by energy
+  (``folds_source = "stratified by energy, seed 0"``).  They depend on the energies ``T`` only,
+  so every copy of the file gives the same folds: the shipped checkpoints use them.
+* ``"file"``: the published folds ``P`` of Montavon et al. (``folds_source = "file P"``); a
+  ValueError if the file has no ``P`` (the offline copy of CI has none).
+* ``"auto"`` (default): ``"file"`` when the file has ``P``, else ``"stratified"``.
+
+``QM7.folds_rule`` says which rule was used; :meth:`QM7.split_record` describes a split in a form a
+checkpoint stores, and :func:`check_split` compares such a record with a loaded data set.
 
 Terms of use: Copyright Rupp, Tkatchenko, Müller, von Lilienfeld; cite Blum & Reymond,
 JACS 131:8732 (2009) and Rupp et al., PRL 108:058301 (2012).
@@ -48,10 +56,12 @@ from minignn.datasets.molecules import Molecule, MoleculeSet, molecules_to_graph
 from minignn.graph import Graph
 from minignn.units import bohr_to_angstrom
 
-__all__ = ["QM7", "QM7_URL", "QM7_MOLECULES", "find_qm7", "read_qm7", "load_qm7", "stratified_folds", "qm7_split"]
+__all__ = ["QM7", "QM7_URL", "QM7_MOLECULES", "FOLD_RULES", "find_qm7", "read_qm7", "load_qm7", "stratified_folds",
+           "qm7_split", "indices_sha256", "check_split"]
 
 QM7_URL = "http://quantum-machine.org/data/qm7.mat"
 QM7_MOLECULES = 7165
+FOLD_RULES = ("auto", "file", "stratified")
 _log = logging.getLogger("minignn.datasets")
 
 
@@ -163,6 +173,48 @@ def qm7_split(folds: Tensor, energies: Tensor, fold: int, val_fraction: float = 
     return train, val, test
 
 
+def indices_sha256(indices) -> str:
+    """The sha256 (hex) of a set of molecule indices: sorted, as little-endian int64 bytes."""
+    import hashlib
+
+    arr = np.sort(np.asarray(torch.as_tensor(indices, dtype=torch.int64).cpu())).astype("<i8")
+    return hashlib.sha256(arr.tobytes()).hexdigest()
+
+
+def check_split(record: dict, qm7: QM7 | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Check a stored split (:meth:`QM7.split_record`) and return its ``(train, val, test)`` indices.
+
+    Checks that the three index sets match their hashes and are pairwise disjoint; with ``qm7``, also that
+    they cover its molecules and that ``qm7`` (loaded with the same ``folds`` rule and seed) reproduces them.
+    Raises ValueError naming what disagrees.
+    """
+    missing = [k for k in ("folds", "fold", "val_fraction", "train", "val", "test", "test_sha256") if k not in record]
+    if missing:
+        raise ValueError(f"the split record lacks {missing}: written before splits were recorded? Re-run the benchmark")
+    parts = [torch.as_tensor(record[k], dtype=torch.int64) for k in ("train", "val", "test")]
+    for name, idx in zip(("train", "val", "test"), parts):
+        want = record.get(f"{name}_sha256")
+        if want is not None and indices_sha256(idx) != want:
+            raise ValueError(f"the stored {name} indices do not match their sha256 {want[:12]}...: the record is corrupt")
+    train, val, test = parts
+    for (a, name_a), (b, name_b) in (((train, "train"), (val, "val")), ((train, "train"), (test, "test")),
+                                     ((val, "val"), (test, "test"))):
+        common = np.intersect1d(a.numpy(), b.numpy())
+        if common.size:
+            raise ValueError(f"the {name_a} and {name_b} sets share {common.size} molecules (first: {int(common[0])})")
+    if qm7 is not None:
+        if qm7.folds_rule != record["folds"] or qm7.folds_seed != record.get("seed"):
+            raise ValueError(f"the split uses folds={record['folds']!r} (seed {record.get('seed')}) but the data set was "
+                             f"loaded with folds={qm7.folds_rule!r} (seed {qm7.folds_seed}); "
+                             f"load it with load_qm7(folds={record['folds']!r})")
+        now = qm7.split(int(record["fold"]), float(record["val_fraction"]))
+        for name, a, b in zip(("train", "val", "test"), parts, now):
+            if not torch.equal(a.sort().values, b.sort().values):
+                raise ValueError(f"the stored {name} indices differ from those of {qm7.folds_source}, fold "
+                                 f"{record['fold']} of {qm7.path}")
+    return train, val, test
+
+
 def _folds_from_p(P: np.ndarray, num_molecules: int, bad) -> tuple[Tensor, str]:
     P = np.asarray(P)
     if P.ndim != 2 or P.size != num_molecules or not np.all(P == np.round(P)):
@@ -189,6 +241,9 @@ class QM7:
         coulomb: ``[7165, 23, 23]`` the file's Coulomb matrices ``X`` (distances in Bohr).
         folds: ``[7165]`` int64 fold id in 0..4; folds_source: ``"file P"`` or ``"stratified by energy, seed 0"``.
         path: the file read.
+        folds_rule: ``"file"`` or ``"stratified"`` (what ``folds="auto"`` resolved to);
+        folds_seed: the seed of the stratified folds (None for the file's).
+        has_file_folds: whether the file carries the published folds ``P`` (whichever folds were chosen).
     """
 
     molecules: MoleculeSet
@@ -197,6 +252,9 @@ class QM7:
     folds: Tensor
     folds_source: str
     path: Path
+    folds_rule: str = "stratified"
+    folds_seed: int | None = 0
+    has_file_folds: bool = False
 
     def __len__(self) -> int:
         return len(self.molecules)
@@ -212,25 +270,38 @@ class QM7:
         """``(train, val, test)`` indices for ``fold``; see :func:`qm7_split`."""
         return qm7_split(self.folds, self.energies, fold, val_fraction)
 
+    def split_record(self, fold: int, val_fraction: float = 0.1) -> dict:
+        """The split of ``fold`` as a checkpoint stores it: the fold rule and seed, the fold, the validation
+        fraction, the indices (int32 tensors, small in a checkpoint) and the sha256 of each index set
+        (:func:`indices_sha256`).  Read it back with :func:`check_split`."""
+        parts = dict(zip(("train", "val", "test"), self.split(fold, val_fraction)))
+        return {"folds": self.folds_rule, "seed": self.folds_seed, "folds_source": self.folds_source, "fold": fold,
+                "val_fraction": val_fraction, **{k: v.to(torch.int32) for k, v in parts.items()},
+                **{f"{k}_sha256": indices_sha256(v) for k, v in parts.items()}}
+
     def graphs(self, cutoff: float | None = None, indices: Tensor | None = None) -> list[Graph]:
         """Graphs with ``y`` = energy (kcal/mol); see :func:`molecules_to_graphs` (cutoff in Angstrom)."""
         mols = self.molecules if indices is None else self.molecules.subset(indices)
         return molecules_to_graphs(mols, cutoff=cutoff, target="energy")
 
 
-def read_qm7(path: str | Path, num_molecules: int | None = QM7_MOLECULES, seed: int = 0) -> QM7:
+def read_qm7(path: str | Path, num_molecules: int | None = QM7_MOLECULES, seed: int = 0, folds: str = "auto") -> QM7:
     """Read and validate one ``qm7.mat`` (no search, no download).
 
     Args:
         path: the file.
         num_molecules: the expected count (None accepts any, for small test files).
-        seed: the seed of :func:`stratified_folds` when the file has no ``P``.
+        seed: the seed of :func:`stratified_folds`.
+        folds: ``"stratified"``, ``"file"`` (the file's ``P``) or ``"auto"`` (``P`` if present); see the module docstring.
 
     Raises:
-        ValueError: the file is empty, unreadable, or its keys, shapes, elements or values are wrong.
+        ValueError: the file is empty, unreadable, or its keys, shapes, elements or values are wrong;
+        ``folds="file"`` for a file without ``P``.
     """
     import scipy.io
 
+    if folds not in FOLD_RULES:
+        raise ValueError(f"folds must be one of {FOLD_RULES}, got {folds!r}")
     path = Path(path)
 
     def bad(what: str) -> ValueError:
@@ -282,19 +353,32 @@ def read_qm7(path: str | Path, num_molecules: int | None = QM7_MOLECULES, seed: 
         y={"energy": energies}, units={"energy": "kcal/mol"},
         index=torch.arange(M), atom_types=QM7_TYPES, name="QM7",
     )
-    if "P" in d:
-        folds, source = _folds_from_p(d["P"], M, bad)
+    has_p = "P" in d
+    if folds == "file" and not has_p:
+        raise ValueError(f"folds='file' asks for the published folds P, but {path} has no P (keys "
+                         f"{sorted(k for k in d if not k.startswith('__'))}); use folds='stratified' (deterministic folds "
+                         "from the energies) or folds='auto'")
+    rule = ("file" if has_p else "stratified") if folds == "auto" else folds
+    if has_p:
+        file_folds, file_source = _folds_from_p(d["P"], M, bad)  # validated even when not used
+    if rule == "file":
+        fold_ids, source, fold_seed = file_folds, file_source, None
     else:
-        folds, source = stratified_folds(energies, 5, seed), f"stratified by energy, seed {seed}"
+        fold_ids, source, fold_seed = stratified_folds(energies, 5, seed), f"stratified by energy, seed {seed}", seed
     _log.info("QM7: %d molecules from %s, folds: %s", M, path, source)
-    return QM7(molecules=molecules, energies=energies, coulomb=torch.from_numpy(X), folds=folds,
-               folds_source=source, path=path)
+    return QM7(molecules=molecules, energies=energies, coulomb=torch.from_numpy(X), folds=fold_ids,
+               folds_source=source, path=path, folds_rule=rule, folds_seed=fold_seed, has_file_folds=has_p)
 
 
 def load_qm7(path: str | Path | None = None, *, download: bool | None = None,
-             num_molecules: int | None = QM7_MOLECULES) -> QM7:
+             num_molecules: int | None = QM7_MOLECULES, folds: str = "auto") -> QM7:
     """Find (:func:`find_qm7`, possibly downloading), read and validate QM7 (:func:`read_qm7`).
+
+    ``folds``: ``"stratified"`` (the same on every copy of the file; the shipped checkpoints use them), ``"file"``
+    (the published ``P``; an error if the file lacks it) or ``"auto"`` (``P`` when present).
 
     Book: chapter *QM7*, section "The data".
     """
-    return read_qm7(find_qm7(path, download), num_molecules=num_molecules)
+    if folds not in FOLD_RULES:
+        raise ValueError(f"folds must be one of {FOLD_RULES}, got {folds!r}")
+    return read_qm7(find_qm7(path, download), num_molecules=num_molecules, folds=folds)
