@@ -183,6 +183,15 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", default="auto", help="torch threads, or 'auto': time a few training steps with 1 thread "
                    "and with torch's default and keep the faster (on a shared machine two threads can be far slower)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="stop after this many training steps (default: the budget "
+                   "alone); with --steps the learning-rate schedule follows the steps, so a run does not depend on the "
+                   "machine's load")
+    p.add_argument("--rbf", type=int, default=0, help="Gaussian distance features per edge beside d^2 (0: none, as EDM)")
+    p.add_argument("--parametrization", default="eps", choices=["eps", "x0"],
+                   help="what the EGNN predicts: the noise (EDM) or the clean molecule (loss weighted by clamp(SNR, 0.05, 1.5))")
+    p.add_argument("--bond-head", type=float, default=0.0, help="weight of an auxiliary bond-order loss (0: no bond head)")
+    p.add_argument("--time-sampling", default="uniform", choices=["uniform", "low_noise"],
+                   help="training times: U(0, 1), or Beta(1, 2) (twice as many low-noise steps)")
     args = p.parse_args(argv)
     if args.quick:  # small everything, unless set explicitly
         given = set(argv if argv is not None else sys.argv[1:])
@@ -205,21 +214,24 @@ def main(argv=None) -> dict:
         steps, train_s, final_loss = info["steps"], info["train_s"], info["final_loss"]
         log(f"loaded {ckpt} ({info.get('command', '?')})")
     else:
-        config = EDMConfig(width=args.width, layers=args.layers)
+        config = EDMConfig(width=args.width, layers=args.layers, rbf=args.rbf, parametrization=args.parametrization,
+                           bond_head=args.bond_head > 0)
         model = EDM(config, train.num_atoms)
         choose_threads(args.threads, model, train, args.batch_size)
         log(f"EDM {config}: {sum(q.numel() for q in model.parameters())} parameters; budget {args.budget_min:g} min, "
             f"torch threads {torch.get_num_threads()}")
-        result = train_edm(model, train, steps=10**9, batch_size=args.batch_size, lr=args.lr,
+        result = train_edm(model, train, steps=args.steps or 10**9, batch_size=args.batch_size, lr=args.lr,
                            generator=torch.Generator().manual_seed(args.seed), time_budget_s=60 * args.budget_min,
-                           ema_decay=args.ema, log_every=20 if args.quick else 1000)
+                           ema_decay=args.ema, log_every=20 if args.quick else 1000,
+                           time_sampling=args.time_sampling, bond_weight=args.bond_head or 1.0)
         steps, train_s = len(result.losses), result.seconds
         final_loss = sum(result.losses[-500:]) / len(result.losses[-500:])
         if result.ema is not None:
             model = result.ema
         model.eval()
         info = dict(steps=steps, train_s=train_s, final_loss=final_loss, subset=args.subset, command=command,
-                    batch_size=args.batch_size, lr=args.lr, ema=args.ema, budget_min=args.budget_min)
+                    batch_size=args.batch_size, lr=args.lr, ema=args.ema, budget_min=args.budget_min,
+                    time_sampling=args.time_sampling, bond_weight=args.bond_head)
         if write:  # save the weights now: a crash while sampling must not lose two hours of training
             save_edm(ckpt, model, info)
             log(f"saved {ckpt}")

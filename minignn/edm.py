@@ -39,16 +39,22 @@ from torch import Tensor, nn
 
 from minignn.datasets.atoms import AtomTypes
 from minignn.datasets.molecules import MoleculeSet
-from minignn.diffusion import ancestral_sample, denoising_loss, euler_maruyama_sample, get_schedule, probability_flow_sample
+from minignn.diffusion import (ancestral_sample, denoising_loss, euler_maruyama_sample, get_schedule, probability_flow_sample,
+                               q_sample)
 from minignn.equivariant import EGNN
 from minignn.geometry import center
 from minignn.neighbours import fully_connected
+from minignn.radial import GaussianBasis
 
 __all__ = ["EDMConfig", "EDM", "AtomCountDistribution", "remove_com", "encode", "edm_loss", "sample_molecules",
            "train_edm", "TrainLog", "save_edm", "load_edm", "qm9_checkpoint_path", "SAMPLERS", "PUBLISHED_QM9"]
 
 FORMAT = "minignn.edm/1"
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+PARAMETRIZATIONS = ("eps", "x0")
+TIME_SAMPLINGS = ("uniform", "low_noise")
+NUM_BOND_CLASSES = 4  # no bond, single, double, triple
+SIGMA_MIN = 1e-4  # x0 -> eps divides by sigma(t); t = 0 would divide by 0
 SAMPLERS = {"ancestral": ancestral_sample, "euler_maruyama": euler_maruyama_sample,
             "probability_flow": probability_flow_sample}
 
@@ -130,6 +136,10 @@ class EDMConfig:
     coords_range: float = 15.0  # bound of each position update weight (EDM's tanh)
     pos_reduce: str = "sum"  # how a layer sums the edge vectors (EDM: sum)
     schedule: str = "cosine"
+    rbf: int = 0  # K Gaussian features of |r_dst - r_src| on [0, rbf_cutoff] beside d^2 (0: d^2 only, as EDM)
+    rbf_cutoff: float = 5.0
+    parametrization: str = "eps"  # "eps": the EGNN's displacement is eps (EDM); "x0": its output is x_0
+    bond_head: bool = False  # also predict each edge's bond order {none, 1, 2, 3} from the last messages
 
 
 class EDM(nn.Module):
@@ -154,10 +164,27 @@ class EDM(nn.Module):
         if atom_counts is None:
             atom_counts = torch.tensor([1])
         self.atom_counts = atom_counts if isinstance(atom_counts, AtomCountDistribution) else AtomCountDistribution(atom_counts)
-        self.egnn = EGNN(self.num_types + 1, self.num_types, config.width, config.layers, config.hidden, edge_dim=1,
-                         pos_reduce=config.pos_reduce, coords_range=config.coords_range)
+        if config.parametrization not in PARAMETRIZATIONS:
+            raise ValueError(f"parametrization must be one of {PARAMETRIZATIONS}, got {config.parametrization!r}")
+        self.rbf = GaussianBasis(config.rbf, config.rbf_cutoff, envelope=None) if config.rbf else None
+        self.egnn = EGNN(self.num_types + 1, self.num_types, config.width, config.layers, config.hidden,
+                         edge_dim=1 + config.rbf, pos_reduce=config.pos_reduce, coords_range=config.coords_range)
+        hidden = config.width if config.hidden is None else config.hidden
+        self.bond_head = nn.Linear(hidden, NUM_BOND_CLASSES) if config.bond_head else None
 
     def forward(self, pos: Tensor, h: Tensor, t, batch: Tensor | None = None, edge_index: Tensor | None = None):
+        out_pos, out_h, t, _ = self.network(pos, h, t, batch, edge_index)
+        if self.config.parametrization == "eps":
+            return out_pos, out_h
+        # x_0 -> eps: eps = (x_t - alpha x_0) / sigma (sigma clamped away from 0: at t = 0 eps is undefined)
+        log_ab = self.schedule.log_alpha_bar(t)[:, None]
+        alpha, sigma = torch.exp(0.5 * log_ab), torch.sqrt(-torch.expm1(log_ab)).clamp(min=SIGMA_MIN)
+        return (pos - alpha * out_pos) / sigma, (h - alpha * out_h) / sigma
+
+    def network(self, pos: Tensor, h: Tensor, t, batch: Tensor | None = None, edge_index: Tensor | None = None,
+                return_bonds: bool = False):
+        """The raw prediction: ``(pos [N, 3], h [N, K], t [N], bond logits [E, 4] or None)``, where (pos, h) is
+        eps (``parametrization="eps"``) or x_0 (``"x0"``), centred per molecule."""
         if pos.dim() != 2 or pos.shape[1] != 3:
             raise ValueError(f"pos must have shape [num_atoms, 3], got {tuple(pos.shape)}")
         n, k = pos.shape[0], self.num_types
@@ -176,9 +203,13 @@ class EDM(nn.Module):
             edge_index = fully_connected(batch=batch)
         src, dst = edge_index
         d2 = (pos[dst] - pos[src]).square().sum(-1, keepdim=True)  # |r_dst - r_src|^2 of x_t, [E, 1]
-        h_out, pos_out = self.egnn(torch.cat([h, t[:, None]], dim=1), pos, edge_index, d2)
+        edge_attr = d2 if self.rbf is None else torch.cat([d2, self.rbf(d2[:, 0].sqrt())], dim=1)
+        want_m = return_bonds and self.bond_head is not None
+        out = self.egnn(torch.cat([h, t[:, None]], dim=1), pos, edge_index, edge_attr, return_messages=want_m)
+        h_out, pos_out = out[0], out[1]
         num_graphs = int(batch.max()) + 1 if n else 0
-        return center(pos_out - pos, batch, num_graphs), h_out
+        shift = pos_out - pos if self.config.parametrization == "eps" else pos_out
+        return center(shift, batch, num_graphs), h_out, t, (self.bond_head(out[2]) if want_m else None)
 
     def eps_model(self, batch: Tensor, edge_index: Tensor | None = None) -> Callable[[Tensor, Tensor], Tensor]:
         """The packed denoiser ``f(x [N, 3 + K], t [N]) -> [N, 3 + K]`` that minignn.diffusion's samplers and loss call."""
@@ -216,12 +247,29 @@ def encode(molecules: MoleculeSet, atom_types: AtomTypes, type_scale: float = 0.
     return pos, type_scale * atom_types.one_hot(molecules.z, dtype), batch
 
 
+def draw_times(num: int, time_sampling: str = "uniform", generator: torch.Generator | None = None,
+               dtype=None) -> Tensor:
+    """Training times t [num]: ``"uniform"`` t ~ U(0, 1); ``"low_noise"`` t ~ Beta(1, 2), density 2 (1 - t), drawn as
+    t = 1 - sqrt(1 - u): twice the uniform density at t = 0 (where bond lengths are decided), none at t = 1."""
+    if time_sampling not in TIME_SAMPLINGS:
+        raise ValueError(f"time_sampling must be one of {TIME_SAMPLINGS}, got {time_sampling!r}")
+    u = torch.rand(num, generator=generator, dtype=dtype)
+    return u if time_sampling == "uniform" else 1 - torch.sqrt(1 - u)
+
+
 def edm_loss(model: EDM, pos: Tensor, h: Tensor, batch: Tensor, t: Tensor | None = None, noise: Tensor | None = None,
-             generator: torch.Generator | None = None, edge_index: Tensor | None = None) -> Tensor:
-    """L = mean || eps - eps_theta(x_t, t) ||^2, one t ~ U(0, 1) per molecule, eps = (P eps_r, eps_h).
+             generator: torch.Generator | None = None, edge_index: Tensor | None = None,
+             time_sampling: str = "uniform", bonds: Tensor | None = None, bond_weight: float = 1.0) -> Tensor:
+    """L = mean || eps - eps_theta(x_t, t) ||^2, one t per molecule, eps = (P eps_r, eps_h).
+
+    With ``parametrization="x0"`` the loss is on the clean data instead (EQGAT-diff's weighting):
+    L = mean w(t) || x_0 - x0_theta(x_t, t) ||^2, w(t) = clamp(SNR(t), 0.05, 1.5), SNR = alpha_bar / (1 - alpha_bar).
+    With a bond head and ``bonds`` [E] (class 0..3 of each edge of ``edge_index``), plus
+    ``bond_weight`` times the cross-entropy of the predicted bond orders.
 
     Args: pos [N, 3] with zero centre of mass per molecule; h [N, K]; batch [N] (molecules 0..M-1);
-    t: [M] times (default drawn); noise: [N, 3 + K] (default drawn, then projected).
+    t: [M] times (default drawn by :func:`draw_times` with ``time_sampling``); noise: [N, 3 + K] (default drawn,
+    then projected).
     Book: chapter diffusion, section "Molecules: the EDM model".
     """
     if batch.shape != pos.shape[:1] or batch.dtype != torch.int64:
@@ -232,11 +280,56 @@ def edm_loss(model: EDM, pos: Tensor, h: Tensor, batch: Tensor, t: Tensor | None
         raise ValueError("positions must have zero centre of mass per molecule (diffusion lives in that subspace); "
                          "centre them with minignn.geometry.center(pos, batch) or minignn.edm.encode")
     if t is None:
-        t = torch.rand(num_graphs, generator=generator, dtype=pos.dtype)
+        t = draw_times(num_graphs, time_sampling, generator, pos.dtype)
     elif t.shape != (num_graphs,):
         raise ValueError(f"t must have shape [num_molecules={num_graphs}] (one time per molecule), got {tuple(t.shape)}")
-    return denoising_loss(model.eps_model(batch, edge_index), torch.cat([pos, h], dim=1), model.schedule, t=t[batch],
-                          noise=noise, generator=generator, projection=lambda e: remove_com(e, batch, num_graphs))
+    if bonds is not None and model.bond_head is None:
+        raise ValueError("bonds were given but the model has no bond head (EDMConfig(bond_head=True))")
+
+    def project(e):
+        return remove_com(e, batch, num_graphs)
+
+    x0 = torch.cat([pos, h], dim=1)
+    if model.config.parametrization == "eps" and bonds is None:
+        return denoising_loss(model.eps_model(batch, edge_index), x0, model.schedule, t=t[batch], noise=noise,
+                              generator=generator, projection=project)
+    if edge_index is None:
+        edge_index = fully_connected(batch=batch)
+    if noise is None:
+        noise = project(torch.randn(x0.shape, generator=generator, dtype=x0.dtype))
+    x_t = q_sample(x0, t[batch], model.schedule, noise=noise)
+    out_pos, out_h, _, logits = model.network(x_t[:, :3], x_t[:, 3:], t[batch], batch, edge_index,
+                                              return_bonds=bonds is not None)
+    out = torch.cat([out_pos, out_h], dim=1)
+    if model.config.parametrization == "eps":
+        loss = (noise - out).square().mean()
+    else:
+        log_ab = model.schedule.log_alpha_bar(t)
+        snr = torch.exp(log_ab) / -torch.expm1(log_ab).clamp(min=1e-12)
+        loss = (snr.clamp(0.05, 1.5)[batch, None] * (x0 - out).square()).mean()
+    if bonds is not None:
+        if bonds.shape != edge_index.shape[1:]:
+            raise ValueError(f"bonds must hold one class per edge, shape [{edge_index.shape[1]}], got {tuple(bonds.shape)}")
+        loss = loss + bond_weight * nn.functional.cross_entropy(logits, bonds)
+    return loss
+
+
+def bond_classes(molecules: MoleculeSet) -> tuple[Tensor, Tensor]:
+    """The bond order (0 = none, 1, 2, 3; :func:`minignn.metrics.infer_bonds`) of every ordered atom pair of every
+    molecule, flattened: returns ``(table [sum_m n_m^2] uint8, offsets [M])``; pair (a, b) of molecule m (local
+    indices) is ``table[offsets[m] + a * n_m + b]``."""
+    from minignn.metrics import infer_bonds
+
+    counts = molecules.num_atoms
+    offsets = torch.cat([counts.new_zeros(1), (counts * counts).cumsum(0)[:-1]])
+    table = torch.zeros(int((counts * counts).sum()), dtype=torch.uint8)
+    pairs, orders = infer_bonds(molecules.z, molecules.pos, molecules.ptr)
+    mol = torch.bucketize(pairs[:, 0].contiguous(), molecules.ptr[1:], right=True)
+    a, b = pairs[:, 0] - molecules.ptr[mol], pairs[:, 1] - molecules.ptr[mol]
+    n = counts[mol]
+    table[offsets[mol] + a * n + b] = orders.to(torch.uint8)
+    table[offsets[mol] + b * n + a] = orders.to(torch.uint8)
+    return table, offsets
 
 
 @torch.no_grad()
@@ -288,7 +381,8 @@ class TrainLog(NamedTuple):
 
 def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 64, lr: float = 1e-3,
               generator: torch.Generator | None = None, time_budget_s: float | None = None, ema_decay: float | None = 0.999,
-              clip_grad_norm: float | None = 2.0, warmup_steps: int = 100, log_every: int = 0) -> TrainLog:
+              clip_grad_norm: float | None = 2.0, warmup_steps: int = 100, log_every: int = 0,
+              time_sampling: str = "uniform", bond_weight: float = 1.0) -> TrainLog:
     """Minimise :func:`edm_loss` with Adam on random batches of ``molecules``.
 
     Learning rate: linear warmup over ``warmup_steps``, then a cosine from ``lr`` to lr / 100 over the progress
@@ -303,6 +397,7 @@ def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     pos_all, h_all, _ = encode(molecules, model.atom_types, model.config.type_scale, next(model.parameters()).dtype)
     ptr, counts = molecules.ptr, molecules.num_atoms
+    bond_table = bond_classes(molecules) if model.bond_head is not None else None
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     ema = None
     if ema_decay is not None:
@@ -320,7 +415,16 @@ def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 
         c = counts[idx]
         batch = torch.repeat_interleave(torch.arange(batch_size), c)
         atoms = torch.repeat_interleave(ptr[idx] - (c.cumsum(0) - c), c) + torch.arange(int(c.sum()))
-        loss = edm_loss(model, pos_all[atoms], h_all[atoms], batch, generator=generator, edge_index=fully_connected(c))
+        edge_index = fully_connected(c)
+        bonds = None
+        if bond_table is not None:  # the bond class of each edge, looked up in its molecule's n x n table
+            table, offsets = bond_table
+            first = (c.cumsum(0) - c)[batch]  # first atom of each atom's molecule in the batch
+            src, dst = edge_index
+            mol = batch[src]
+            bonds = table[offsets[idx[mol]] + (src - first[src]) * c[mol] + (dst - first[dst])].long()
+        loss = edm_loss(model, pos_all[atoms], h_all[atoms], batch, generator=generator, edge_index=edge_index,
+                        time_sampling=time_sampling, bonds=bonds, bond_weight=bond_weight)
         optimiser.zero_grad()
         loss.backward()
         if clip_grad_norm is not None:

@@ -23,6 +23,7 @@ from minignn.geometry import random_reflection, random_rotation, rotation_about_
 from minignn.graph import Graph, batch
 from minignn.hypergraph import angle_faces, torsion_faces
 from minignn.invariants import angles, edge_lengths, torsions, zmatrix_to_positions
+from minignn.neighbours import fully_connected
 from minignn.radial import BesselBasis, polynomial_cutoff
 from minignn.testing import assert_euclidean, check_euclidean, default_tolerance, random_molecule
 
@@ -154,6 +155,32 @@ def test_egnn_layer_with_edge_attributes_matches_phi_e_on_the_concatenation():
     assert torch.allclose(h_new, x + layer.phi_h(torch.cat([x, m_sum], dim=-1)), atol=1e-13)
     assert torch.allclose(pos_new, pos + shift, atol=1e-13)
     assert (pos_new - pos).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("edge_dim,pos_reduce,coords_range", [(0, "mean", None), (3, "sum", 15.0)])
+def test_egnn_layer_without_autograd_equals_the_plain_path(dtype, edge_dim, pos_reduce, coords_range):
+    """Sampling runs the layer under no_grad through scratch buffers reused between calls: same numbers as the
+    autograd path, on two graphs of different sizes one after the other (the buffers are resized and reused),
+    and a later call does not change an earlier result."""
+    layer = egnn_with_visible_moves(EGNNLayer(4, edge_dim=edge_dim, hidden=8, pos_reduce=pos_reduce,
+                                              coords_range=coords_range)).to(dtype)
+    results = []
+    for n, seed in ((7, 0), (11, 1), (5, 2)):
+        gen = torch.Generator().manual_seed(seed)
+        pos = torch.randn(n, 3, generator=gen, dtype=dtype)
+        x = torch.randn(n, 4, generator=gen, dtype=dtype)
+        ei = fully_connected(n)
+        attr = torch.randn(ei.shape[1], edge_dim, generator=gen, dtype=dtype) if edge_dim else None
+        h_plain, pos_plain = layer(x, pos, ei, attr)
+        assert h_plain.requires_grad  # the plain path ran with autograd
+        with torch.no_grad():
+            h_fast, pos_fast = layer(x, pos, ei, attr)
+        tol = 1e-12 if dtype == torch.float64 else 1e-5
+        torch.testing.assert_close(h_fast, h_plain.detach(), rtol=0, atol=tol)
+        torch.testing.assert_close(pos_fast, pos_plain.detach(), rtol=0, atol=tol)
+        results.append((h_fast, h_fast.clone()))
+    assert all(torch.equal(a, b) for a, b in results)  # outputs never alias the scratch buffers
 
 
 # -- symmetry: every layer and model, float64 and float32 ----------------------
