@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import math
 import os
 import pathlib
 import platform
@@ -42,7 +41,7 @@ from minignn import results
 from minignn.baselines import composition_baseline, fit_kernel_ridge, mean_baseline, sorted_coulomb_features
 from minignn.datasets import load_qm7
 from minignn.painn import PaiNN, PaiNNConfig, load_pretrained, qm7_checkpoint_path, save_pretrained
-from minignn.train import Trainer, TrainConfig
+from minignn.train import Trainer, TrainConfig, lr_factor
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- qm7:begin -->", "<!-- qm7:end -->"
@@ -59,8 +58,8 @@ def time_cosine(optimizer, budget_s: float, warmup_steps: int, min_ratio: float 
     start = time.perf_counter()
 
     def factor(step: int) -> float:
-        p = min(1.0, (time.perf_counter() - start) / budget_s)
-        return min(1.0, (step + 1) / warmup_steps) * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+        elapsed_s = time.perf_counter() - start
+        return lr_factor(step, warmup_steps=warmup_steps, elapsed_s=elapsed_s, budget_s=budget_s, min_ratio=min_ratio)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 

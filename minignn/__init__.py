@@ -12,7 +12,7 @@ Laplacian and GCN   ``laplacian`` (d, d*, L, polynomial filters, GCNConv)
 MPNNs               ``mpnn`` (message, aggregate, update), ``pooling``, ``nerve``
 Scatter             ``scatter``, ``plan`` (AggregationPlan: CSR aggregation)
 Equivariance        ``geometry``, ``testing``, ``spherical``, ``radial``, ``equivariant``
-QM7                 ``datasets``, ``units``, ``viewer``, ``train``, ``baselines``, ``painn``
+QM7                 ``datasets``, ``units``, ``viewer``, ``train``, ``baselines``, ``checkpoint``, ``painn``
 Diffusion models    ``schedules``, ``diffusion``, ``toy``, ``edm``, ``metrics``, ``bond_tables``
 ==================  ==========================================================
 """

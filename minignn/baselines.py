@@ -5,7 +5,7 @@ Three rows every learned model must beat, from the least to the most informed:
 1. **Mean**: :math:`\hat y = \bar y_{\text{train}}`.
 2. **Per-atom linear** (composition): :math:`\hat y_g = b + \sum_k c_{gk} w_k` with
    :math:`c_{gk}` the number of atoms of type :math:`k` in molecule :math:`g`
-   (:class:`minignn.train.CompositionBaseline`, least squares).
+   (:func:`composition` counts them, :class:`CompositionBaseline` fits by least squares).
 3. **Kernel ridge regression on sorted Coulomb matrices** (Rupp et al. 2012):
 
 $$C_{ii} = \tfrac12 Z_i^{2.4}, \qquad C_{ij} = \frac{Z_i Z_j}{|R_i - R_j|} \ (i \neq j,\ R \text{ in Bohr})$$
@@ -20,6 +20,9 @@ $$\alpha = (K + \lambda I)^{-1} (y - \bar y), \qquad \hat y(a) = \bar y + \sum_g
 with :math:`\sigma, \lambda` chosen on a validation set (one eigendecomposition of
 :math:`K` per :math:`\sigma` serves every :math:`\lambda`).
 
+A learned model predicts what the baseline leaves: :class:`Standardizer` scales that residual,
+:math:`z = (y - \text{baseline} - \mu) / \sigma` (what :class:`minignn.train.Trainer` fits).
+
 Book: chapter qm7, section "Baselines".
 """
 
@@ -28,13 +31,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from minignn.train import CompositionBaseline
+from minignn.graph import Graph
+from minignn.pooling import sum_pool
 from minignn.units import angstrom_to_bohr
 
-__all__ = ["mean_baseline", "composition_baseline", "coulomb_matrix", "sorted_coulomb_features",
-           "laplacian_kernel", "KernelRidge", "fit_kernel_ridge"]
+__all__ = ["mean_baseline", "composition", "CompositionBaseline", "composition_baseline", "Standardizer",
+           "coulomb_matrix", "sorted_coulomb_features", "laplacian_kernel", "KernelRidge", "fit_kernel_ridge"]
 
 
 def mean_baseline(y_train: Tensor, num_predictions: int) -> Tensor:
@@ -43,6 +47,67 @@ def mean_baseline(y_train: Tensor, num_predictions: int) -> Tensor:
     if y.numel() == 0:
         raise ValueError("mean_baseline needs at least one training target, got none")
     return y.mean().expand(int(num_predictions)).clone()
+
+
+def composition(g: Graph, num_types: int) -> Tensor:
+    r"""Composition :math:`c_{gk} = \#\{j \in g : t_j = k\}`, ``[num_graphs, num_types]`` float64.
+
+    Args: ``g`` a graph or a batch whose ``x`` holds integer node types ``[num_nodes]``; ``num_types`` K.
+    """
+    x = g.x
+    if x is None or x.is_floating_point() or x.dim() != 1:
+        got = "None" if x is None else f"{x.dtype} {list(x.shape)}"
+        raise ValueError(f"composition needs integer node types x [num_nodes], got {got} (or use baseline=False)")
+    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= num_types):
+        raise ValueError(f"node types must lie in [0, {num_types - 1}], got [{int(x.min())}, {int(x.max())}]")
+    return sum_pool(nn.functional.one_hot(x, num_types).double(), g.batch, g.num_graphs)
+
+
+class CompositionBaseline:
+    r"""Per-type linear baseline :math:`\text{baseline}_g = b + \sum_k c_{gk} w_k`, fitted by least squares:
+
+    $$(w, b) = \arg\min_{w, b} \sum_g \Big(y_g - b - \sum_k c_{gk} w_k\Big)^2$$
+
+    in float64 with ``torch.linalg.lstsq`` (driver gelsd: the minimum-norm solution when columns
+    are collinear, e.g. graphs of one size and a bias).  Args: ``num_types`` K; ``bias``: fit b.
+    ``fit(counts [G, K], y [G])``; ``predict(counts [G, K]) -> [G]`` float64.
+    """
+
+    def __init__(self, num_types: int, bias: bool = True):
+        self.num_types, self.bias = int(num_types), bool(bias)
+        self.weight, self.intercept = None, torch.zeros((), dtype=torch.float64)  # w [K], b
+
+    def _check(self, counts: Tensor) -> Tensor:
+        if not isinstance(counts, Tensor) or counts.dim() != 2 or counts.shape[1] != self.num_types:
+            got = list(counts.shape) if isinstance(counts, Tensor) else type(counts).__name__
+            raise ValueError(f"counts must have shape [num_graphs, num_types={self.num_types}], got {got}")
+        return counts.double()
+
+    def fit(self, counts: Tensor, y: Tensor) -> "CompositionBaseline":
+        counts, y = self._check(counts).cpu(), torch.as_tensor(y, dtype=torch.float64).cpu().reshape(-1)
+        if counts.shape[0] == 0 or y.numel() != counts.shape[0]:
+            raise ValueError(f"fit needs one target per graph and at least one graph, got {counts.shape[0]} "
+                             f"graphs and {y.numel()} targets")
+        A = torch.cat([counts, torch.ones(len(y), 1, dtype=torch.float64)], 1) if self.bias else counts
+        solution = torch.linalg.lstsq(A, y[:, None], driver="gelsd").solution[:, 0]
+        self.weight = solution[: self.num_types]
+        self.intercept = solution[-1] if self.bias else self.intercept
+        return self
+
+    def predict(self, counts: Tensor) -> Tensor:
+        if self.weight is None:
+            raise ValueError("CompositionBaseline.predict called before fit")
+        counts = self._check(counts)
+        return counts @ self.weight.to(counts.device) + self.intercept.to(counts.device)
+
+    def state_dict(self) -> dict:
+        return {"num_types": self.num_types, "bias": self.bias, "weight": self.weight, "intercept": self.intercept}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "CompositionBaseline":
+        out = cls(state["num_types"], state["bias"])
+        out.weight, out.intercept = state["weight"], state["intercept"]
+        return out
 
 
 def composition_baseline(counts_train: Tensor, y_train: Tensor, counts_test: Tensor) -> Tensor:
@@ -58,6 +123,31 @@ def composition_baseline(counts_train: Tensor, y_train: Tensor, counts_test: Ten
     if counts_train.dim() != 2:
         raise ValueError(f"counts_train must have shape [num_molecules, num_types], got {list(counts_train.shape)}")
     return CompositionBaseline(counts_train.shape[1]).fit(counts_train, y_train).predict(torch.as_tensor(counts_test))
+
+
+class Standardizer:
+    r""":math:`z = (r - \mu) / \sigma` with the mean and (population) standard deviation of the training
+    residuals; ``inverse`` gives :math:`r = \mu + \sigma z`.  A constant residual gets :math:`\sigma = 1`."""
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0):
+        self.mean, self.std = float(mean), float(std)
+
+    def fit(self, r: Tensor) -> "Standardizer":
+        r = torch.as_tensor(r, dtype=torch.float64).reshape(-1)
+        if r.numel() == 0:
+            raise ValueError("Standardizer.fit needs at least one value, got an empty tensor")
+        self.mean, std = float(r.mean()), float(r.std(correction=0))
+        self.std = std if std > 1e-12 * max(1.0, abs(self.mean)) else 1.0
+        return self
+
+    def transform(self, r: Tensor) -> Tensor:
+        return (r - self.mean) / self.std
+
+    def inverse(self, z: Tensor) -> Tensor:
+        return self.mean + self.std * z
+
+    def state_dict(self) -> dict:
+        return {"mean": self.mean, "std": self.std}
 
 
 def coulomb_matrix(z: Tensor, pos: Tensor) -> Tensor:

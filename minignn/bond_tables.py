@@ -26,7 +26,7 @@ Allowed valences follow EDM for H, B, C, N, O, F, Si, P, Cl, As, Br, I; for S we
 2, 4 or 6 (EDM allows 4 only; QM9 has no sulphur).  EDM's valence-only entries (Al, Hg, Bi)
 are left out: without a bond length they could never bond.
 
-Book: chapter *Diffusion models*, section "Evaluating generated molecules".
+Book: chapter diffusion, section "Evaluating generated molecules".
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ Book: chapter diffusion, sections "Molecules: the EDM model" and "Generating mol
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,20 +36,24 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from minignn.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
 from minignn.datasets.atoms import AtomTypes
 from minignn.datasets.molecules import MoleculeSet
 from minignn.diffusion import (ancestral_sample, denoising_loss, euler_maruyama_sample, get_schedule, probability_flow_sample,
                                q_sample)
+from minignn.schedules import check_time
 from minignn.equivariant import EGNN
-from minignn.geometry import center
+from minignn.geometry import center, check_pos
+from minignn.graph import check_edge_index
+from minignn.invariants import edge_vectors
 from minignn.neighbours import fully_connected
 from minignn.radial import GaussianBasis
+from minignn.train import lr_factor
 
 __all__ = ["EDMConfig", "EDM", "AtomCountDistribution", "remove_com", "encode", "edm_loss", "sample_molecules",
            "train_edm", "TrainLog", "save_edm", "load_edm", "qm9_checkpoint_path", "SAMPLERS", "PUBLISHED_QM9"]
 
 FORMAT = "minignn.edm/1"
-CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 PARAMETRIZATIONS = ("eps", "x0")
 TIME_SAMPLINGS = ("uniform", "low_noise")
 NUM_BOND_CLASSES = 4  # no bond, single, double, triple
@@ -145,9 +148,10 @@ class EDMConfig:
 class EDM(nn.Module):
     r"""The EDM denoiser eps_theta(r_t, h_t, t) = (P (r^L - r_t), h^L), (h^L, r^L) = EGNN([h_t, t], r_t), plus p(n).
 
-    ``forward(pos [N, 3], h [N, K], t (float, 0-dim or [N]), batch [N] | None, edge_index [2, E] | None)``
-    returns ``(eps_pos [N, 3], eps_h [N, K])``: eps_pos E(3)-equivariant with zero mean per molecule,
-    eps_h invariant.  ``edge_index`` defaults to the complete graph of each molecule.
+    ``forward(h [N, K], pos [N, 3], edge_index [2, E] | None, *, t (float, 0-dim or [N]), batch [N] | None)``
+    (the package's order: features, positions, graph) returns ``(eps_pos [N, 3], eps_h [N, K])``: eps_pos
+    E(3)-equivariant with zero mean per molecule, eps_h invariant.  ``edge_index`` defaults to the complete
+    graph of each molecule.
 
     Args: config: :class:`EDMConfig`; atom_counts: [M] atoms per training molecule (for p(n)).
     Book: chapter diffusion, section "Molecules: the EDM model".
@@ -172,51 +176,68 @@ class EDM(nn.Module):
         hidden = config.width if config.hidden is None else config.hidden
         self.bond_head = nn.Linear(hidden, NUM_BOND_CLASSES) if config.bond_head else None
 
-    def forward(self, pos: Tensor, h: Tensor, t, batch: Tensor | None = None, edge_index: Tensor | None = None):
-        out_pos, out_h, t, _ = self.network(pos, h, t, batch, edge_index)
-        if self.config.parametrization == "eps":
-            return out_pos, out_h
-        # x_0 -> eps: eps = (x_t - alpha x_0) / sigma (sigma clamped away from 0: at t = 0 eps is undefined)
-        log_ab = self.schedule.log_alpha_bar(t)[:, None]
-        alpha, sigma = torch.exp(0.5 * log_ab), torch.sqrt(-torch.expm1(log_ab)).clamp(min=SIGMA_MIN)
-        return (pos - alpha * out_pos) / sigma, (h - alpha * out_h) / sigma
+    def forward(self, h: Tensor, pos: Tensor, edge_index: Tensor | None = None, *, t, batch: Tensor | None = None):
+        """eps_theta(x_t, t) = (eps_pos [N, 3], eps_h [N, K]) for atom types ``h`` and positions ``pos`` at time ``t``."""
+        h, pos, edge_index, t, batch, num_graphs = self.check_inputs(h, pos, edge_index, t, batch)
+        return self.eps(h, pos, edge_index, t, batch, num_graphs)
 
-    def network(self, pos: Tensor, h: Tensor, t, batch: Tensor | None = None, edge_index: Tensor | None = None,
-                return_bonds: bool = False):
-        """The raw prediction: ``(pos [N, 3], h [N, K], t [N], bond logits [E, 4] or None)``, where (pos, h) is
-        eps (``parametrization="eps"``) or x_0 (``"x0"``), centred per molecule."""
-        if pos.dim() != 2 or pos.shape[1] != 3:
-            raise ValueError(f"pos must have shape [num_atoms, 3], got {tuple(pos.shape)}")
-        n, k = pos.shape[0], self.num_types
-        if h.shape != (n, k):
-            raise ValueError(f"h must have shape [num_atoms={n}, K={k}] (scaled one-hot atom types), got {tuple(h.shape)}")
+    def check_inputs(self, h, pos, edge_index, t, batch):
+        """The boundary: validate once, fill in the defaults (``batch``: one molecule; ``edge_index``: the complete
+        graph of each molecule; ``t``: one time per atom) and count the molecules."""
+        n = check_pos(pos).shape[0]
+        k = self.num_types
+        if not isinstance(h, Tensor) or h.shape != (n, k) or h.dtype != pos.dtype:
+            got = f"{h.dtype} {list(h.shape)}" if isinstance(h, Tensor) else type(h).__name__
+            raise ValueError(f"h must be a {pos.dtype} tensor of shape [num_atoms={n}, K={k}] (scaled one-hot atom "
+                             f"types), got {got}")
         t = torch.as_tensor(t, dtype=pos.dtype, device=pos.device)
         if t.dim() == 0:
             t = t.expand(n)
         if t.shape != (n,):
             raise ValueError(f"t must be a number or have shape [num_atoms={n}] (one time per atom), got {tuple(t.shape)}")
+        check_time(t)
         if batch is None:
             batch = torch.zeros(n, dtype=torch.int64, device=pos.device)
-        elif batch.shape != (n,) or batch.dtype != torch.int64:
-            raise ValueError(f"batch must be an int64 tensor of shape [{n}], got {batch.dtype} {list(batch.shape)}")
-        if edge_index is None:
-            edge_index = fully_connected(batch=batch)
-        src, dst = edge_index
-        d2 = (pos[dst] - pos[src]).square().sum(-1, keepdim=True)  # |r_dst - r_src|^2 of x_t, [E, 1]
+        elif not isinstance(batch, Tensor) or batch.shape != (n,) or batch.dtype != torch.int64:
+            got = f"{batch.dtype} {list(batch.shape)}" if isinstance(batch, Tensor) else type(batch).__name__
+            raise ValueError(f"batch must be an int64 tensor of shape [{n}], got {got}")
+        edge_index = fully_connected(batch=batch) if edge_index is None else check_edge_index(edge_index, n)
+        num_graphs = int(batch.max()) + 1 if n else 0
+        return h, pos, edge_index, t, batch, num_graphs
+
+    def eps(self, h, pos, edge_index, t, batch, num_graphs):
+        """eps_theta on validated inputs (see :meth:`check_inputs`)."""
+        out_pos, out_h, _ = self.network(h, pos, edge_index, t, batch, num_graphs)
+        if self.config.parametrization == "eps":
+            return out_pos, out_h
+        # x_0 -> eps: eps = (x_t - alpha x_0) / sigma, positions in the zero centre-of-mass subspace (sigma clamped
+        # away from 0: at t = 0 eps is undefined)
+        log_ab = self.schedule.log_alpha_bar(t)[:, None]
+        alpha, sigma = torch.exp(0.5 * log_ab), torch.sqrt(-torch.expm1(log_ab)).clamp(min=SIGMA_MIN)
+        return (center(pos, batch, num_graphs) - alpha * out_pos) / sigma, (h - alpha * out_h) / sigma
+
+    def network(self, h, pos, edge_index, t, batch, num_graphs, return_bonds: bool = False):
+        """The raw prediction on validated inputs: ``(pos [N, 3], h [N, K], bond logits [E, 4] or None)``, where
+        (pos, h) is eps (``parametrization="eps"``) or x_0 (``"x0"``), positions centred per molecule."""
+        d2 = edge_vectors(pos, edge_index, validate=False).square().sum(-1, keepdim=True)  # |r_dst - r_src|^2, [E, 1]
         edge_attr = d2 if self.rbf is None else torch.cat([d2, self.rbf(d2[:, 0].sqrt())], dim=1)
         want_m = return_bonds and self.bond_head is not None
-        out = self.egnn(torch.cat([h, t[:, None]], dim=1), pos, edge_index, edge_attr, return_messages=want_m)
+        out = self.egnn.propagate(torch.cat([h, t[:, None]], dim=1), pos, edge_index, edge_attr, return_messages=want_m)
         h_out, pos_out = out[0], out[1]
-        num_graphs = int(batch.max()) + 1 if n else 0
         shift = pos_out - pos if self.config.parametrization == "eps" else pos_out
-        return center(shift, batch, num_graphs), h_out, t, (self.bond_head(out[2]) if want_m else None)
+        return center(shift, batch, num_graphs), h_out, (self.bond_head(out[2]) if want_m else None)
 
     def eps_model(self, batch: Tensor, edge_index: Tensor | None = None) -> Callable[[Tensor, Tensor], Tensor]:
-        """The packed denoiser ``f(x [N, 3 + K], t [N]) -> [N, 3 + K]`` that minignn.diffusion's samplers and loss call."""
-        edge_index = fully_connected(batch=batch) if edge_index is None else edge_index
+        """The packed denoiser ``f(x [N, 3 + K], t [N]) -> [N, 3 + K]`` that minignn.diffusion's samplers and loss call.
+
+        ``batch`` and ``edge_index`` are validated here, once; each call of ``f`` (hundreds per sample) trusts them."""
+        n = batch.shape[0] if isinstance(batch, Tensor) else 0
+        placeholder = torch.zeros(n, 3, dtype=next(self.parameters()).dtype)
+        _, _, edge_index, _, batch, num_graphs = self.check_inputs(
+            torch.zeros(n, self.num_types, dtype=placeholder.dtype), placeholder, edge_index, 0.0, batch)
 
         def f(x: Tensor, t: Tensor) -> Tensor:
-            eps_pos, eps_h = self(x[:, :3], x[:, 3:], t, batch, edge_index)
+            eps_pos, eps_h = self.eps(x[:, 3:], x[:, :3], edge_index, t, batch, num_graphs)
             return torch.cat([eps_pos, eps_h], dim=1)
 
         return f
@@ -298,14 +319,14 @@ def edm_loss(model: EDM, pos: Tensor, h: Tensor, batch: Tensor, t: Tensor | None
     if noise is None:
         noise = project(torch.randn(x0.shape, generator=generator, dtype=x0.dtype))
     x_t = q_sample(x0, t[batch], model.schedule, noise=noise)
-    out_pos, out_h, _, logits = model.network(x_t[:, :3], x_t[:, 3:], t[batch], batch, edge_index,
-                                              return_bonds=bonds is not None)
+    out_pos, out_h, logits = model.network(x_t[:, 3:], x_t[:, :3], edge_index, t[batch], batch, num_graphs,
+                                           return_bonds=bonds is not None)
     out = torch.cat([out_pos, out_h], dim=1)
     if model.config.parametrization == "eps":
         loss = (noise - out).square().mean()
     else:
         log_ab = model.schedule.log_alpha_bar(t)
-        snr = torch.exp(log_ab) / -torch.expm1(log_ab).clamp(min=1e-12)
+        snr = torch.exp(log_ab) / (-torch.expm1(log_ab)).clamp(min=1e-12)  # alpha_bar / (1 - alpha_bar)
         loss = (snr.clamp(0.05, 1.5)[batch, None] * (x0 - out).square()).mean()
     if bonds is not None:
         if bonds.shape != edge_index.shape[1:]:
@@ -398,7 +419,7 @@ def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 
     pos_all, h_all, _ = encode(molecules, model.atom_types, model.config.type_scale, next(model.parameters()).dtype)
     ptr, counts = molecules.ptr, molecules.num_atoms
     bond_table = bond_classes(molecules) if model.bond_head is not None else None
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     ema = None
     if ema_decay is not None:
         ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay))
@@ -407,9 +428,9 @@ def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 
         elapsed = time.perf_counter() - start
         if time_budget_s is not None and elapsed >= time_budget_s:
             break
-        p = max(step / steps, elapsed / time_budget_s if time_budget_s else 0.0)
-        factor = min(1.0, (step + 1) / max(1, warmup_steps)) * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
-        for group in optimiser.param_groups:
+        factor = lr_factor(step, warmup_steps=warmup_steps, total_steps=steps, elapsed_s=elapsed, budget_s=time_budget_s,
+                           min_ratio=0.01)
+        for group in optimizer.param_groups:
             group["lr"] = lr * factor
         idx = torch.randint(len(molecules), (batch_size,), generator=generator)
         c = counts[idx]
@@ -425,11 +446,11 @@ def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 
             bonds = table[offsets[idx[mol]] + (src - first[src]) * c[mol] + (dst - first[dst])].long()
         loss = edm_loss(model, pos_all[atoms], h_all[atoms], batch, generator=generator, edge_index=edge_index,
                         time_sampling=time_sampling, bonds=bonds, bond_weight=bond_weight)
-        optimiser.zero_grad()
+        optimizer.zero_grad()
         loss.backward()
         if clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-        optimiser.step()
+        optimizer.step()
         if ema is not None:
             ema.update_parameters(model)
         losses.append(loss.item())
@@ -441,8 +462,6 @@ def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 
 
 def save_edm(path, model: EDM, info: dict | None = None) -> Path:
     """Write float32 weights, config and the atom-count histogram (``weights_only``-loadable), atomically."""
-    from minignn.train import save_checkpoint
-
     state = {"format": FORMAT, "config": asdict(model.config) | {"elements": list(model.config.elements)},
              "model": {k: v.detach().float() for k, v in model.state_dict().items()},
              "atom_count_histogram": model.atom_counts.histogram.clone(), "info": dict(info or {})}
@@ -454,8 +473,6 @@ def load_edm(path=None) -> tuple[EDM, dict]:
 
     Raises: FileNotFoundError (no file: the QM9 one is written by benchmarks/qm9_diffusion.py); ValueError (not an EDM file).
     """
-    from minignn.train import load_checkpoint
-
     path = qm9_checkpoint_path() if path is None else Path(path)
     state = load_checkpoint(path, format=FORMAT, kind="EDM",
                             missing_hint=" (the QM9 one is written by `python benchmarks/qm9_diffusion.py`)")

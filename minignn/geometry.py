@@ -29,7 +29,35 @@ __all__ = [
     "rotation_about_axis",
     "apply_transform",
     "center",
+    "check_pos",
 ]
+
+
+def check_pos(pos, num_nodes: int | None = None, dtype: torch.dtype | None = None) -> Tensor:
+    r"""The one validator of positions: a finite floating tensor ``[num_nodes, 3]`` (row vectors, Angstrom).
+
+    Public entry points call it once; the layers a validated model calls trust their input.
+
+    Args:
+        pos: the tensor to check.  num_nodes: the expected number of rows (None: any).
+        dtype: the expected dtype (e.g. that of the node features), or None.
+    Returns:
+        ``pos`` itself.
+    Raises:
+        ValueError: naming what was expected and what was got.
+
+    Book: chapter equivariance, section "Rotations, reflections and translations".
+    """
+    if not isinstance(pos, Tensor) or pos.dim() != 2 or pos.shape[1] != 3 or not pos.is_floating_point():
+        got = f"{pos.dtype} {list(pos.shape)}" if isinstance(pos, Tensor) else type(pos).__name__
+        raise ValueError(f"pos must be a floating tensor of shape [num_nodes, 3], got {got}")
+    if num_nodes is not None and pos.shape[0] != num_nodes:
+        raise ValueError(f"pos has {pos.shape[0]} rows but the graph has {num_nodes} nodes (one position per node)")
+    if dtype is not None and pos.dtype != dtype:
+        raise ValueError(f"pos and the node features must share a dtype, got pos {pos.dtype} and features {dtype}")
+    if not bool(torch.isfinite(pos).all()):
+        raise ValueError(f"pos must be finite, but {int((~torch.isfinite(pos)).any(1).sum())} row(s) hold NaN or inf")
+    return pos
 
 
 def _quaternion_to_matrix(q: Tensor) -> Tensor:

@@ -16,11 +16,13 @@ of nodes before them; a ``batch`` vector ``[N]`` says which graph each node
 belongs to.  The blocks never touch, so any message-passing layer applied to
 the batch gives the same result as applied graph by graph.
 
-Book: chapter *Graphs*.
+Book: chapter graphs.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, fields, replace
 from typing import Any, Sequence
 
@@ -33,6 +35,7 @@ __all__ = [
     "unbatch",
     "to_undirected",
     "add_self_loops",
+    "add_remaining_self_loops",
     "remove_self_loops",
     "degree",
     "from_networkx",
@@ -40,6 +43,8 @@ __all__ = [
     "from_dense",
     "to_dense",
     "coalesce",
+    "check_edge_index",
+    "call_model",
 ]
 
 
@@ -67,7 +72,7 @@ class Graph:
     Construction validates shapes, dtypes, index ranges and finiteness and raises
     ``ValueError`` saying what was expected.
 
-    Book: chapter *Graphs*, section "Graphs in code".
+    Book: chapter graphs, section "Graphs in code".
     """
 
     edge_index: Tensor
@@ -81,13 +86,7 @@ class Graph:
     num_edges_per_graph: Tensor | None = None
 
     def __post_init__(self) -> None:
-        ei = self.edge_index
-        if not isinstance(ei, Tensor):
-            raise ValueError(f"edge_index must be a torch.Tensor of shape [2, E], got {type(ei).__name__}")
-        if ei.dtype != torch.int64:
-            raise ValueError(f"edge_index must have dtype torch.int64, got {ei.dtype}")
-        if ei.dim() != 2 or ei.shape[0] != 2:
-            raise ValueError(f"edge_index must have shape [2, E], got {list(ei.shape)}")
+        ei = check_edge_index(self.edge_index)
         n = self.num_nodes
         for name in ("x", "pos"):
             t = getattr(self, name)
@@ -105,10 +104,7 @@ class Graph:
         if n < 0:
             raise ValueError(f"num_nodes must be >= 0, got {n}")
         object.__setattr__(self, "num_nodes", n)
-        if ei.numel() > 0:
-            lo, hi = int(ei.min()), int(ei.max())
-            if lo < 0 or hi >= n:
-                raise ValueError(f"edge_index holds node indices in [{lo}, {hi}] but must lie in [0, {n - 1}] (num_nodes={n})")
+        check_edge_index(ei, n)
         if self.pos is not None and (self.pos.dim() != 2 or self.pos.shape[1] != 3):
             raise ValueError(f"pos must have shape [num_nodes, 3], got {list(self.pos.shape)}")
         if self.edge_attr is not None:
@@ -193,7 +189,7 @@ def batch(graphs: Sequence[Graph]) -> Graph:
     Returns:
         one ``Graph`` with ``batch`` ``[sum N_g]`` and per-graph counts ``[num_graphs]``.
 
-    Book: chapter *Graphs*, section "Batching".
+    Book: chapter graphs, section "Batching".
     """
     graphs = list(graphs)
     if not graphs:
@@ -227,7 +223,7 @@ def batch(graphs: Sequence[Graph]) -> Graph:
 def unbatch(g: Graph) -> list[Graph]:
     """Split a batch made by :func:`batch` back into its graphs (the inverse of :func:`batch`).
 
-    Book: chapter *Graphs*, section "Batching".
+    Book: chapter graphs, section "Batching".
     """
     if g.num_nodes_per_graph is None or g.num_edges_per_graph is None:
         raise ValueError("unbatch() needs a batch made by batch(): num_nodes_per_graph is missing")
@@ -254,18 +250,39 @@ def unbatch(g: Graph) -> list[Graph]:
 
 
 # -- helpers on edge_index -------------------------------------------------
-def _check_edge_index(edge_index: Tensor, num_nodes: int | None = None) -> None:
-    if not isinstance(edge_index, Tensor) or edge_index.dtype != torch.int64 or edge_index.dim() != 2 or edge_index.shape[0] != 2:
+def check_edge_index(edge_index, num_nodes: int | None = None) -> Tensor:
+    r"""The one validator of an ``edge_index``: an int64 tensor ``[2, E]`` with entries in ``[0, num_nodes)``.
+
+    $$0 \le \mathrm{src}_e,\ \mathrm{dst}_e < N \quad \text{for every edge } e$$
+
+    Public entry points (models, graph functions) call it once; the layers a validated model
+    calls trust their input (the range check reads the tensor back to the host, which costs a
+    synchronisation on a GPU).
+
+    Args:
+        edge_index: the tensor to check.  num_nodes: N (None: only the type and shape are checked).
+    Returns:
+        ``edge_index`` itself.
+    Raises:
+        ValueError: naming what was expected and what was got.
+
+    Book: chapter graphs, section "Graphs in code".
+    """
+    if not isinstance(edge_index, Tensor) or edge_index.dtype != torch.int64 or edge_index.dim() != 2 \
+            or edge_index.shape[0] != 2:
         got = f"{edge_index.dtype} {list(edge_index.shape)}" if isinstance(edge_index, Tensor) else type(edge_index).__name__
         raise ValueError(f"edge_index must be an int64 tensor of shape [2, E], got {got}")
     if num_nodes is not None and edge_index.numel() > 0:
-        if int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes:
-            raise ValueError(f"edge_index holds indices outside [0, {num_nodes - 1}] (num_nodes={num_nodes})")
+        lo, hi = int(edge_index.min()), int(edge_index.max())
+        if lo < 0 or hi >= num_nodes:
+            raise ValueError(f"edge_index refers to nodes in [{lo}, {hi}] but the graph has {num_nodes} nodes "
+                             f"(indices 0..{num_nodes - 1})")
+    return edge_index
 
 
 def coalesce(edge_index: Tensor, num_nodes: int, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
     """Sort edges by (src, dst) and drop duplicates (keeping the first edge's attribute)."""
-    _check_edge_index(edge_index, num_nodes)
+    check_edge_index(edge_index, num_nodes)
     key = edge_index[0] * max(num_nodes, 1) + edge_index[1]
     key_sorted, order = torch.sort(key, stable=True)
     keep = torch.ones_like(key_sorted, dtype=torch.bool)
@@ -285,9 +302,9 @@ def to_undirected(edge_index: Tensor, num_nodes: int, edge_attr: Tensor | None =
     Returns:
         ``(edge_index [2, E'], edge_attr [E', ...] or None)``.
 
-    Book: chapter *Graphs*, section "Directed and undirected".
+    Book: chapter graphs, section "Directed and undirected".
     """
-    _check_edge_index(edge_index, num_nodes)
+    check_edge_index(edge_index, num_nodes)
     both = torch.cat([edge_index, edge_index.flip(0)], dim=1)
     attr = None if edge_attr is None else torch.cat([edge_attr, edge_attr], dim=0)
     return coalesce(both, num_nodes, attr)
@@ -295,7 +312,7 @@ def to_undirected(edge_index: Tensor, num_nodes: int, edge_attr: Tensor | None =
 
 def remove_self_loops(edge_index: Tensor, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
     """Drop the edges ``(i, i)``; returns ``(edge_index, edge_attr)``."""
-    _check_edge_index(edge_index)
+    check_edge_index(edge_index)
     keep = edge_index[0] != edge_index[1]
     return edge_index[:, keep], None if edge_attr is None else edge_attr[keep]
 
@@ -307,15 +324,48 @@ def add_self_loops(
 
     New loops get ``edge_attr = fill_value``.  Returns ``(edge_index [2, E' + N], edge_attr)``.
 
-    Book: chapter *Laplacian polynomials and GCN* (the renormalisation trick).
+    Book: chapter laplacian, section "GCN is a first-order filter".
     """
-    _check_edge_index(edge_index, num_nodes)
+    check_edge_index(edge_index, num_nodes)
     edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)
     loops = torch.arange(num_nodes, device=edge_index.device).repeat(2, 1)
     if edge_attr is not None:
         fill = edge_attr.new_full((num_nodes, *edge_attr.shape[1:]), fill_value)
         edge_attr = torch.cat([edge_attr, fill], dim=0)
     return torch.cat([edge_index, loops], dim=1), edge_attr
+
+
+def add_remaining_self_loops(edge_index: Tensor, num_nodes: int,
+                             edge_weight: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    r"""The self-loop rule of GCN: keep the loops that are there, add a unit loop where there is none.
+
+    $$\tilde A = A + \operatorname{diag}(m), \qquad
+    m_j = \begin{cases} 1 & \text{no edge } (j, j) \text{ is listed} \\ 0 & \text{otherwise} \end{cases}$$
+
+    An existing loop keeps its weight (even 0); a node with several loops keeps them all
+    (their weights add up in :math:`\tilde A`).  This is torch_geometric's
+    ``add_remaining_self_loops`` (which, for several loops on one node, keeps only one).
+
+    Args:
+        edge_index: ``[2, E]``; num_nodes: N; edge_weight: ``[E]`` or None (all 1).
+
+    Returns:
+        ``(edge_index [2, E + N_0], edge_weight [E + N_0] or None)``: the given edges first, in
+        their order, then one loop ``(j, j)`` of weight 1 for each of the ``N_0`` nodes without
+        one, in node order.
+
+    Book: chapter laplacian, section "GCN is a first-order filter".
+    """
+    src, dst = check_edge_index(edge_index, num_nodes)
+    w = edge_weight
+    if w is not None and (not isinstance(w, Tensor) or w.shape != (src.numel(),) or not w.is_floating_point()):
+        got = f"{w.dtype} {list(w.shape)}" if isinstance(w, Tensor) else type(w).__name__
+        raise ValueError(f"edge_weight must be a floating tensor of shape [E={src.numel()}], got {got}")
+    has_loop = torch.zeros(num_nodes, dtype=torch.bool, device=src.device)
+    has_loop[src[src == dst]] = True
+    missing = torch.nonzero(~has_loop).flatten()
+    ei = torch.stack([torch.cat([src, missing]), torch.cat([dst, missing])])
+    return ei, None if w is None else torch.cat([w, w.new_ones(missing.numel())])
 
 
 def degree(index: Tensor, num_nodes: int, edge_weight: Tensor | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -351,7 +401,7 @@ def from_networkx(G, node_attrs: Sequence[str] = (), edge_attrs: Sequence[str] =
     attributes are concatenated into ``x`` ``[N, F]``, edge attributes into
     ``edge_attr`` ``[E, F_e]``; ``pos_attr`` names a 3-vector node attribute.
 
-    Book: chapter *Graphs*, section "Graphs in code".
+    Book: chapter graphs, section "Graphs in code".
     """
     nodes = list(G.nodes)
     idx = {v: k for k, v in enumerate(nodes)}
@@ -412,9 +462,42 @@ def from_dense(adjacency: Tensor, x: Tensor | None = None) -> Graph:
 
 def to_dense(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None) -> Tensor:
     r"""Dense adjacency :math:`A_{ij} = \sum_{e = (i, j)} w_e`, ``[N, N]`` (row = src, column = dst)."""
-    _check_edge_index(edge_index, num_nodes)
+    check_edge_index(edge_index, num_nodes)
     if edge_weight is not None and tuple(edge_weight.shape) != (edge_index.shape[1],):
         raise ValueError(f"edge_weight must have shape [E] = [{edge_index.shape[1]}], got {list(edge_weight.shape)}")
     w = torch.ones(edge_index.shape[1]) if edge_weight is None else edge_weight
     A = torch.zeros(num_nodes, num_nodes, dtype=w.dtype, device=edge_index.device)
     return A.index_put_((edge_index[0], edge_index[1]), w, accumulate=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _forward_parameters(cls) -> frozenset:
+    return frozenset(inspect.signature(cls.forward).parameters)
+
+
+def call_model(model, g: Graph):
+    r"""Run ``model`` on a :class:`Graph` (or a batch of graphs): the one place where a Graph meets a model.
+
+    Models take tensors in the package's order: node features, then positions if the model reads
+    them, then ``edge_index``; ``edge_attr``, ``batch`` and ``num_graphs`` by keyword.  This unpacks ``g``
+    accordingly:
+
+    * ``model(g.x, g.pos, g.edge_index, batch=g.batch, num_graphs=g.num_graphs)`` when the model's
+      ``forward`` has a ``pos`` argument (PaiNN, EGNN, InvariantMPNN, ...);
+    * ``model(g.x, g.edge_index, edge_attr=g.edge_attr, batch=..., num_graphs=...)`` otherwise
+      (MPNN), passing ``edge_attr`` only when the graph has one.
+
+    :class:`minignn.train.Trainer` calls every model through this function.
+    Book: chapter graphs, section "Batching".
+    """
+    if not isinstance(g, Graph):
+        raise ValueError(f"call_model needs a minignn.graph.Graph, got {type(g).__name__}")
+    params = _forward_parameters(type(getattr(model, "module", model)))  # through a DistributedDataParallel wrapper
+    kwargs = {k: v for k, v in (("batch", g.batch), ("num_graphs", g.num_graphs)) if k in params}
+    if "pos" in params:
+        if g.pos is None:
+            raise ValueError(f"{type(model).__name__} reads positions but the graph has no pos")
+        return model(g.x, g.pos, g.edge_index, **kwargs)
+    if g.edge_attr is not None and "edge_attr" in params:
+        kwargs["edge_attr"] = g.edge_attr
+    return model(g.x, g.edge_index, **kwargs)

@@ -30,6 +30,7 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
+from minignn.graph import check_edge_index
 from minignn.invariants import (  # re-exported: the geometry of faces
     angles,
     edge_lengths,
@@ -57,20 +58,9 @@ __all__ = [
 
 
 def _check_edge_index(edge_index, num_nodes) -> tuple[Tensor, Tensor, int]:
-    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        got = list(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index).__name__
-        raise ValueError(f"edge_index must be a tensor of shape [2, E], got {got}")
-    if edge_index.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"edge_index must have an integer dtype (torch.int64), got {edge_index.dtype}")
-    if num_nodes is None or int(num_nodes) < 0:
-        raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes}")
-    num_nodes = int(num_nodes)
-    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
-        raise ValueError(
-            f"edge_index refers to vertices in [{int(edge_index.min())}, {int(edge_index.max())}] "
-            f"but must lie in [0, {num_nodes - 1}] (num_nodes={num_nodes})"
-        )
-    src, dst = edge_index.long()
+    if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 0:
+        raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes!r}")
+    src, dst = check_edge_index(edge_index, num_nodes)
     return src, dst, num_nodes
 
 
@@ -96,7 +86,7 @@ def path_faces(edge_index: Tensor, num_nodes: int, length: int, return_edges: bo
         faces ``[P, length + 1]`` int64, and if ``return_edges`` the edge ids
         ``[P, length]`` with ``edge_index[:, ids[p, m]] == (faces[p, m], faces[p, m + 1])``.
 
-    Book: chapter hypergraphs, section Building faces from edges.
+    Book: chapter hypergraphs, section "Building faces from edges".
     """
     src, dst, num_nodes = _check_edge_index(edge_index, num_nodes)
     if int(length) < 1:
@@ -133,7 +123,7 @@ def angle_faces(edge_index: Tensor, num_nodes: int, return_edges: bool = False):
     Returns:
         ``[T, 3]`` int64 (and ``[T, 2]`` edge ids).  See :func:`path_faces`.
 
-    Book: chapter hypergraphs, section Building faces from edges.
+    Book: chapter hypergraphs, section "Building faces from edges".
     """
     return path_faces(edge_index, num_nodes, 2, return_edges)
 
@@ -151,7 +141,7 @@ def torsion_faces(edge_index: Tensor, num_nodes: int, return_edges: bool = False
     Returns:
         ``[Q, 4]`` int64 (and ``[Q, 3]`` edge ids).  See :func:`path_faces`.
 
-    Book: chapter hypergraphs, section Building faces from edges.
+    Book: chapter hypergraphs, section "Building faces from edges".
     """
     return path_faces(edge_index, num_nodes, 3, return_edges)
 
@@ -172,7 +162,7 @@ def triangle_faces(edge_index: Tensor, num_nodes: int) -> Tensor:
     Returns:
         ``[T, 3]`` int64, rows sorted ``a < b < c``, in lexicographic order.
 
-    Book: chapter hypergraphs, section Building faces from edges.
+    Book: chapter hypergraphs, section "Building faces from edges".
     """
     src, dst, num_nodes = _check_edge_index(edge_index, num_nodes)
     lo, hi = torch.minimum(src, dst), torch.maximum(src, dst)
@@ -203,7 +193,7 @@ class HyperGraph:
     Raises ``ValueError`` when a face refers to a missing vertex, a level has the
     wrong width, levels skip one, or a feature's length differs from its level's.
 
-    Book: chapter hypergraphs, section d-graphs in code.
+    Book: chapter hypergraphs, section "d-graphs in code".
     """
 
     def __init__(self, num_nodes: int, faces: Mapping[int, Tensor] | None = None,
@@ -250,7 +240,7 @@ class HyperGraph:
             edge_index: ``[2, E]``; num_nodes: N; dim: d in 1..4 (number of levels);
             features: as in the constructor (``features[1]`` follows ``edge_index``'s order).
 
-        Book: chapter hypergraphs, section d-graphs in code.
+        Book: chapter hypergraphs, section "d-graphs in code".
         """
         if dim not in (1, 2, 3, 4):
             raise ValueError(f"dim must be 1, 2, 3 or 4 (levels G_0 .. G_(d-1)), got {dim}")
@@ -283,7 +273,7 @@ class HyperGraph:
         Returns:
             ``{k: [n_k]}`` for the levels ``1 <= k <= 3`` present.
 
-        Book: chapter hypergraphs, section Why angles need 2-faces and torsions 3-faces.
+        Book: chapter hypergraphs, section "Why angles need 2-faces and torsions 3-faces".
         """
         fns = {1: lambda f: edge_lengths(pos, f.t()), 2: lambda f: angles(pos, f), 3: lambda f: torsions(pos, f)}
         return {k: fns[k](self.faces[k]) for k in sorted(self.faces) if k in fns}

@@ -15,7 +15,7 @@ Lengths, angles and areas are also invariant under reflections; the torsion and
 the signed volume change sign (they tell a molecule from its mirror image).
 Angles and torsions use ``atan2`` (accurate near 0 and pi, unlike ``acos``).
 
-Book: chapter hypergraphs, section Geometry on faces.
+Book: chapter hypergraphs, section "Geometry on faces".
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ import math
 import torch
 from torch import Tensor
 
+from minignn.geometry import check_pos
+from minignn.graph import check_edge_index
+
 __all__ = [
     "edge_vectors",
     "edge_lengths",
@@ -33,15 +36,8 @@ __all__ = [
     "torsions",
     "tetrahedron_volumes",
     "zmatrix_to_positions",
+    "face_corners",
 ]
-
-
-def _check_pos(pos) -> None:
-    if not isinstance(pos, Tensor) or pos.dim() != 2 or pos.shape[1] != 3 or not pos.is_floating_point():
-        got = f"{pos.dtype} {list(pos.shape)}" if isinstance(pos, Tensor) else type(pos).__name__
-        raise ValueError(f"pos must be a floating tensor of shape [num_nodes, 3], got {got}")
-    if not bool(torch.isfinite(pos).all()):
-        raise ValueError(f"pos must be finite, but {int((~torch.isfinite(pos)).any(1).sum())} row(s) hold NaN or inf")
 
 
 def _check_faces(faces, width: int, num_nodes: int, name: str = "faces") -> Tensor:
@@ -57,25 +53,28 @@ def _check_faces(faces, width: int, num_nodes: int, name: str = "faces") -> Tens
     return faces.long()
 
 
-def _corners(pos: Tensor, faces: Tensor, width: int, name: str = "faces") -> list[Tensor]:
-    _check_pos(pos)
+def face_corners(pos: Tensor, faces: Tensor, width: int, name: str = "faces") -> list[Tensor]:
+    """The ``width`` corner positions ``[n, 3]`` of each face ``[n, width]``, after checking ``pos`` and ``faces``."""
+    check_pos(pos)
     faces = _check_faces(faces, width, pos.shape[0], name)
     return [pos[faces[:, m]] for m in range(width)]
 
 
-def edge_vectors(pos: Tensor, edge_index: Tensor) -> Tensor:
+def edge_vectors(pos: Tensor, edge_index: Tensor, *, validate: bool = True) -> Tensor:
     r"""Edge vectors :math:`r_{ab} = r_b - r_a` (from src to dst), ``[E, 3]``.
 
     Args:
         pos: ``[num_nodes, 3]``; edge_index: ``[2, E]`` (row 0 = src, row 1 = dst).
+        validate: check ``pos`` and ``edge_index`` (:func:`~minignn.geometry.check_pos`,
+            :func:`~minignn.graph.check_edge_index`); a model that validated them once passes False.
 
-    Book: chapter hypergraphs, section Geometry on faces.
+    Book: chapter hypergraphs, section "Geometry on faces".
     """
-    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        got = list(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index).__name__
-        raise ValueError(f"edge_index must be a tensor of shape [2, E], got {got}")
-    a, b = _corners(pos, edge_index.t(), 2, "edge_index")
-    return b - a
+    if validate:
+        check_pos(pos)
+        check_edge_index(edge_index, pos.shape[0])
+    src, dst = edge_index
+    return pos[dst] - pos[src]
 
 
 def edge_lengths(pos: Tensor, edge_index: Tensor) -> Tensor:
@@ -84,7 +83,7 @@ def edge_lengths(pos: Tensor, edge_index: Tensor) -> Tensor:
     Args:
         pos: ``[num_nodes, 3]``; edge_index: ``[2, E]``.
 
-    Book: chapter hypergraphs, section Geometry on faces.
+    Book: chapter hypergraphs, section "Geometry on faces".
     """
     return torch.linalg.vector_norm(edge_vectors(pos, edge_index), dim=-1)
 
@@ -101,9 +100,9 @@ def angles(pos: Tensor, faces: Tensor) -> Tensor:
     Returns:
         ``[T]`` in radians.
 
-    Book: chapter hypergraphs, section Geometry on faces.
+    Book: chapter hypergraphs, section "Geometry on faces".
     """
-    a, b, c = _corners(pos, faces, 3)
+    a, b, c = face_corners(pos, faces, 3)
     u, v = a - b, c - b
     return torch.atan2(torch.linalg.vector_norm(torch.cross(u, v, dim=-1), dim=-1), (u * v).sum(-1))
 
@@ -114,9 +113,9 @@ def triangle_areas(pos: Tensor, faces: Tensor) -> Tensor:
     Args:
         pos: ``[num_nodes, 3]``; faces: ``[T, 3]``.
 
-    Book: chapter hypergraphs, section Geometry on faces.
+    Book: chapter hypergraphs, section "Geometry on faces".
     """
-    a, b, c = _corners(pos, faces, 3)
+    a, b, c = face_corners(pos, faces, 3)
     return 0.5 * torch.linalg.vector_norm(torch.cross(b - a, c - a, dim=-1), dim=-1)
 
 
@@ -140,9 +139,9 @@ def torsions(pos: Tensor, faces: Tensor) -> Tensor:
     Returns:
         ``[Q]`` in radians.
 
-    Book: chapter hypergraphs, section Geometry on faces.
+    Book: chapter hypergraphs, section "Geometry on faces".
     """
-    a, b, c, d = _corners(pos, faces, 4)
+    a, b, c, d = face_corners(pos, faces, 4)
     b1, b2, b3 = b - a, c - b, d - c
     n2 = torch.cross(b2, b3, dim=-1)
     y = torch.linalg.vector_norm(b2, dim=-1) * (b1 * n2).sum(-1)
@@ -164,9 +163,9 @@ def tetrahedron_volumes(pos: Tensor, faces: Tensor, signed: bool = True) -> Tens
     Returns:
         ``[Q]``.
 
-    Book: chapter hypergraphs, section Geometry on faces.
+    Book: chapter hypergraphs, section "Geometry on faces".
     """
-    a, b, c, d = _corners(pos, faces, 4)
+    a, b, c, d = face_corners(pos, faces, 4)
     vol = (torch.cross(b - a, c - a, dim=-1) * (d - a)).sum(-1) / 6.0
     return vol if signed else vol.abs()
 
@@ -193,7 +192,7 @@ def zmatrix_to_positions(refs: Tensor, lengths: Tensor, angles: Tensor, torsions
     Returns:
         ``[N, 3]`` in the dtype of ``lengths``.
 
-    Book: chapter hypergraphs, section Why angles need 2-faces and torsions 3-faces.
+    Book: chapter hypergraphs, section "Why angles need 2-faces and torsions 3-faces".
     """
     if not isinstance(refs, Tensor) or refs.dim() != 2 or refs.shape[1] != 3:
         raise ValueError(f"refs must be an integer tensor of shape [N, 3], got {getattr(refs, 'shape', refs)}")

@@ -38,6 +38,8 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from minignn.graph import add_remaining_self_loops, check_edge_index  # the first re-exported: GCN's self-loop rule
+from minignn.mpnn import MessagePassing
 from minignn.plan import AggregationPlan
 from minignn.scatter import scatter
 
@@ -49,6 +51,7 @@ __all__ = [
     "dense_laplacian",
     "polynomial_filter",
     "chebyshev_filter",
+    "add_remaining_self_loops",
     "gcn_norm",
     "GCNConv",
     "PolynomialFilter",
@@ -59,16 +62,9 @@ NORMALIZATIONS = ("combinatorial", "sym", "rw")
 
 
 def _check_graph(edge_index, num_nodes, edge_weight) -> tuple[Tensor, Tensor, int, Tensor | None]:
-    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.shape[0] != 2 \
-            or edge_index.dtype not in (torch.int64, torch.int32):
-        got = f"{edge_index.dtype} {list(edge_index.shape)}" if isinstance(edge_index, Tensor) else type(edge_index).__name__
-        raise ValueError(f"edge_index must be an integer tensor of shape [2, E], got {got}")
-    if num_nodes is None or int(num_nodes) < 0:
-        raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes}")
-    num_nodes = int(num_nodes)
-    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
-        raise ValueError(f"edge_index holds node indices in [{int(edge_index.min())}, {int(edge_index.max())}] "
-                         f"but must lie in [0, {num_nodes - 1}] (num_nodes={num_nodes})")
+    if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 0:
+        raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes!r}")
+    check_edge_index(edge_index, num_nodes)
     if edge_weight is not None:
         if not isinstance(edge_weight, Tensor) or edge_weight.shape != (edge_index.shape[1],) \
                 or not edge_weight.is_floating_point():
@@ -76,7 +72,7 @@ def _check_graph(edge_index, num_nodes, edge_weight) -> tuple[Tensor, Tensor, in
             raise ValueError(f"edge_weight must be a floating tensor of shape [E={edge_index.shape[1]}], got {got}")
         if not bool(torch.isfinite(edge_weight).all()) or bool((edge_weight < 0).any()):
             raise ValueError("edge_weight must be finite and non-negative (w_e >= 0)")
-    src, dst = edge_index.long()
+    src, dst = edge_index
     return src, dst, num_nodes, edge_weight
 
 
@@ -86,10 +82,10 @@ def _check_x(x, num_nodes: int, name: str = "x") -> None:
         raise ValueError(f"{name} must be a floating tensor of shape [num_nodes={num_nodes}, ...], got {got}")
 
 
-def _check_input(x, in_features: int) -> None:
-    if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != in_features or not x.is_floating_point():
+def _check_input(x, width: int, name: str = "in_dim") -> None:
+    if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != width or not x.is_floating_point():
         got = f"{x.dtype} {list(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x must be a floating tensor of shape [num_nodes, in_features={in_features}], got {got}")
+        raise ValueError(f"x must be a floating tensor of shape [num_nodes, {name}={width}], got {got}")
 
 
 def _col(t: Tensor, like: Tensor) -> Tensor:
@@ -107,7 +103,7 @@ def differential(x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = Non
     Returns:
         ``[E, ...]``.
 
-    Book: chapter laplacian, section The differential and its adjoint.
+    Book: chapter laplacian, section "The differential and its adjoint".
     """
     if not isinstance(x, Tensor) or x.dim() == 0:
         raise ValueError(f"x must be a tensor of shape [num_nodes, ...], got {type(x).__name__}")
@@ -129,7 +125,7 @@ def codifferential(v: Tensor, edge_index: Tensor, num_nodes: int, edge_weight: T
     Returns:
         ``[num_nodes, ...]``.
 
-    Book: chapter laplacian, section The differential and its adjoint.
+    Book: chapter laplacian, section "The differential and its adjoint".
     """
     src, dst, num_nodes, w = _check_graph(edge_index, num_nodes, edge_weight)
     if not isinstance(v, Tensor) or v.dim() == 0 or v.shape[0] != src.numel():
@@ -156,7 +152,7 @@ class Laplacian:
     Attributes:
         deg: ``[N]`` weighted in-degrees :math:`D_{jj}` (self-loops count once, and cancel in L).
 
-    Book: chapter laplacian, section Three Laplacians.
+    Book: chapter laplacian, section "Three Laplacians".
     """
 
     def __init__(self, edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None,
@@ -202,7 +198,7 @@ def laplacian_matrix(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | N
 
     Rows are destinations: ``(L @ x)[j]`` is :math:`(L x)_j`.
 
-    Book: chapter laplacian, section Three Laplacians.
+    Book: chapter laplacian, section "Three Laplacians".
     """
     op = Laplacian(edge_index, num_nodes, edge_weight, normalization)
     src, dst = op.edge_index
@@ -231,7 +227,7 @@ def dense_laplacian(adjacency: Tensor, normalization: str = "combinatorial") -> 
     Returns:
         ``[N, N]``.
 
-    Book: chapter laplacian, section Three Laplacians.
+    Book: chapter laplacian, section "Three Laplacians".
     """
     if not isinstance(adjacency, Tensor) or adjacency.dim() != 2 or adjacency.shape[0] != adjacency.shape[1]:
         got = list(adjacency.shape) if isinstance(adjacency, Tensor) else type(adjacency).__name__
@@ -259,7 +255,7 @@ def polynomial_filter(x: Tensor, L: Callable[[Tensor], Tensor], coeffs: Sequence
     Returns:
         ``[num_nodes, ...]``.
 
-    Book: chapter laplacian, section Polynomial filters are local.
+    Book: chapter laplacian, section "Polynomial filters are local".
     """
     if len(coeffs) == 0:
         raise ValueError("coeffs must hold at least one coefficient p_0")
@@ -283,7 +279,7 @@ def chebyshev_filter(x: Tensor, L: Callable[[Tensor], Tensor], coeffs: Sequence[
     Returns:
         ``[num_nodes, ...]``.
 
-    Book: chapter laplacian, section Chebyshev filters.
+    Book: chapter laplacian, section "Chebyshev filters".
     """
     if len(coeffs) == 0:
         raise ValueError("coeffs must hold at least one coefficient theta_0")
@@ -307,60 +303,76 @@ def _chebyshev_terms(x, L, degree, lambda_max):
 
 def gcn_norm(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None,
              dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
-    r"""Kipf & Welling's renormalised adjacency :math:`\hat A = \tilde D^{-1/2}(A + I)\tilde D^{-1/2}` as weighted edges.
+    r"""Kipf & Welling's renormalised adjacency :math:`\hat A = \tilde D^{-1/2} \tilde A \tilde D^{-1/2}` as weighted edges.
 
     $$\hat A_{ji} = \frac{\tilde w_{ij}}{\sqrt{\tilde d_i \tilde d_j}},\qquad
-    \tilde d_j = 1 + \sum_{i > j} w_{ij}$$
+    \tilde d_j = \sum_{i > j} \tilde w_{ij}$$
 
-    One unit self-loop is appended per node (literally A + I: an existing loop adds to it).
+    with :math:`\tilde A = A + \operatorname{diag}(m)` from :func:`add_remaining_self_loops`:
+    existing self-loops keep their weights, every node without one gets a unit loop (so
+    :math:`\tilde A = A + I` on a graph without loops).  :math:`\tilde D^{-1/2}` is a
+    pseudo-inverse (0 where :math:`\tilde d_j = 0`, e.g. a node that only receives a loop of weight 0).
 
     Args:
         edge_index: ``[2, E]`` (both directions if undirected); num_nodes: N; edge_weight: ``[E]``;
         dtype: of ``norm`` (default: edge_weight's, else the default dtype); computed in float64.
 
     Returns:
-        ``(edge_index [2, E + N], norm [E + N])``, the loops last.  ``propagate(x, norm)``
-        on that edge_index is :math:`\hat A x`.
+        ``(edge_index [2, E + N_0], norm [E + N_0])``, the added loops last (``N_0`` nodes had no
+        loop).  ``propagate(x, norm)`` on that edge_index is :math:`\hat A x`.
 
-    Book: chapter laplacian, section GCN is a first-order filter.
+    Book: chapter laplacian, section "GCN is a first-order filter".
     """
-    src, dst, num_nodes, w = _check_graph(edge_index, num_nodes, edge_weight)
-    loops = torch.arange(num_nodes)
-    ei = torch.stack([torch.cat([src, loops]), torch.cat([dst, loops])])
+    ei, w = add_remaining_self_loops(edge_index, num_nodes, edge_weight)
     dtype = dtype or (torch.get_default_dtype() if w is None else w.dtype)
-    w = torch.ones(src.numel(), dtype=torch.float64) if w is None else w.double()
-    w = torch.cat([w, w.new_ones(num_nodes)])
-    d = scatter(w, ei[1], dim_size=num_nodes).rsqrt()  # degrees >= 1
-    return ei, (d[ei[0]] * w * d[ei[1]]).to(dtype)
+    w = torch.ones(ei.shape[1], dtype=torch.float64, device=ei.device) if w is None else w.double()
+    deg = scatter(w, ei[1], dim_size=int(num_nodes))
+    inv_sqrt = torch.where(deg > 0, deg.rsqrt(), torch.zeros_like(deg))
+    return ei, (inv_sqrt[ei[0]] * w * inv_sqrt[ei[1]]).to(dtype)
 
 
-class GCNConv(nn.Module):
+class GCNConv(MessagePassing):
     r"""Graph convolution (Kipf & Welling): :math:`x' = \hat A\, x W^\top + b = (I - \tilde L^{\mathrm{sym}})\, x W^\top + b`.
 
+    $$x'_j = \sum_{i > j} \frac{\tilde w_{ij}}{\sqrt{\tilde d_i \tilde d_j}}\, W x_i + b, \qquad
+    \tilde A = A + \operatorname{diag}(m)$$
+
+    Self-loops (:func:`add_remaining_self_loops`, torch_geometric's rule): a loop already in
+    ``edge_index`` is kept with its weight; every node without one gets a loop of weight 1.
     :math:`\hat A` from :func:`gcn_norm`; :math:`\tilde L^{\mathrm{sym}}` is the symmetric
-    Laplacian of :math:`A + I`, so GCN is the polynomial filter :math:`P(\lambda) = 1 - \lambda`
-    applied to ``x W^T``.  Computed as one CSR product ``A_hat @ (x W^T)``; the plan and
-    :math:`\hat A` are cached while the same ``edge_index`` (and untrained weights) come back.
+    Laplacian of :math:`\tilde A`, so GCN is the polynomial filter :math:`P(\lambda) = 1 - \lambda`
+    applied to ``x W^T``.
+
+    As message passing (:class:`minignn.mpnn.MessagePassing`) on the edges of :math:`\tilde A`:
+    ``message = norm_ij * (W x)_i``, ``aggregate`` = sum, ``update = aggregated + b``.  The
+    default path fuses message and aggregate into one CSR product ``A_hat @ (x W^T)``
+    (``AggregationPlan.propagate``); the plan and :math:`\hat A` are cached while the same
+    ``edge_index`` (and untrained weights) come back.  ``fused=False`` runs the base class's
+    gather, message, scatter and update instead (same numbers, for checking).
 
     Args:
-        in_features, out_features: F_in, F_out; bias: add ``b`` after propagation.
+        in_dim, out_dim: F_in, F_out; bias: add ``b`` after propagation.
 
-    Shapes: ``forward(x [N, F_in], edge_index [2, E] without self-loops, edge_weight [E])`` -> ``[N, F_out]``.
+    Shapes: ``forward(x [N, F_in], edge_index [2, E], edge_weight [E], fused=True)`` -> ``[N, F_out]``.
     ``.linear`` is ``nn.Linear(F_in, F_out, bias=False)``, applied before propagation.
 
-    Book: chapter laplacian, section GCN is a first-order filter.
+    Book: chapter laplacian, section "GCN is a first-order filter".
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True):
-        super().__init__()
-        self.linear = nn.Linear(in_features, out_features, bias=False)
+    def __init__(self, in_dim: int, out_dim: int, bias: bool = True):
+        super().__init__(reduce="sum")
+        self.linear = nn.Linear(in_dim, out_dim, bias=False)
         nn.init.xavier_uniform_(self.linear.weight)
-        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
         self._cache = None
 
     def normalized_plan(self, edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None,
                         dtype: torch.dtype | None = None) -> tuple[AggregationPlan, Tensor]:
-        """``(plan, norm)`` for ``A_hat`` (see :func:`gcn_norm`), reused while the same tensors come back."""
+        """``(plan, norm)`` for ``A_hat`` (see :func:`gcn_norm`), reused while the same tensors come back.
+
+        ``plan`` is built on the self-looped edge_index of :func:`add_remaining_self_loops`
+        (``plan.src``, ``plan.dst``); ``norm`` ``[E + N_0]`` holds the entries of ``A_hat``.
+        """
         versions = (getattr(edge_index, "_version", None), getattr(edge_weight, "_version", None), num_nodes, dtype)
         c = self._cache
         if c is not None and c[0] is edge_index and c[1] is edge_weight and c[2] == versions:
@@ -371,29 +383,45 @@ class GCNConv(nn.Module):
             self._cache = (edge_index, edge_weight, versions, value)
         return value
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        _check_input(x, self.linear.in_features)
+    def message(self, x_src: Tensor, x_dst: Tensor, edge_attr: Tensor | None) -> Tensor:
+        r""":math:`\hat A_{ji}\, (W x)_i`: ``x_src [E', F_out]`` times ``edge_attr = norm [E', 1]``."""
+        return edge_attr * x_src
+
+    def update(self, x: Tensor, aggregated: Tensor) -> Tensor:
+        """``aggregated + b``."""
+        return aggregated if self.bias is None else aggregated + self.bias
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None,
+                fused: bool = True) -> Tensor:
+        r"""``x [N, in_dim]``, ``edge_index [2, E]``, ``edge_weight [E]`` or None -> ``[N, out_dim]``.
+
+        ``fused=False``: :meth:`MessagePassing.forward` on the edges of :math:`\tilde A`
+        (gather, :meth:`message`, scatter-sum, :meth:`update`) instead of one CSR product.
+        """
+        _check_input(x, self.linear.in_features, "in_dim")
         plan, norm = self.normalized_plan(edge_index, x.shape[0], edge_weight, x.dtype)
-        out = plan.propagate(self.linear(x), norm)
-        return out if self.bias is None else out + self.bias
+        h = self.linear(x)  # W x_i once per node, [N, F_out]
+        if not fused:  # the base class: gather h[src], message, scatter-sum at dst, update
+            return super().forward(h, torch.stack([plan.src, plan.dst]), norm.unsqueeze(1))
+        return self.update(h, plan.propagate(h, norm))  # message + aggregate as one CSR product
 
 
 class _SpectralConv(nn.Module):
-    def __init__(self, in_features, out_features, degree, normalization, bias):
+    def __init__(self, in_dim, out_dim, degree, normalization, bias):
         super().__init__()
         if int(degree) < 0:
             raise ValueError(f"degree must be >= 0, got {degree}")
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
-        self.in_features, self.degree, self.normalization = in_features, int(degree), normalization
-        self.weights = nn.ModuleList(nn.Linear(in_features, out_features, bias=False) for _ in range(self.degree + 1))
-        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        self.in_dim, self.degree, self.normalization = in_dim, int(degree), normalization
+        self.weights = nn.ModuleList(nn.Linear(in_dim, out_dim, bias=False) for _ in range(self.degree + 1))
+        self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
 
     def terms(self, x, L):
         raise NotImplementedError
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        _check_input(x, self.in_features)
+        _check_input(x, self.in_dim)
         L = Laplacian(edge_index, x.shape[0], edge_weight, self.normalization)
         out = sum(W(t) for W, t in zip(self.weights, self.terms(x, L)))
         return out if self.bias is None else out + self.bias
@@ -403,18 +431,18 @@ class PolynomialFilter(_SpectralConv):
     r"""Learnable polynomial filter: :math:`x' = \sum_{k=0}^{K} (L^k x)\, W_k^\top + b`.
 
     Args:
-        in_features, out_features: F_in, F_out; degree: K (reaches the K-hop neighbourhood);
+        in_dim, out_dim: F_in, F_out; degree: K (reaches the K-hop neighbourhood);
         normalization: which Laplacian (default ``"sym"``); bias: add ``b``.
 
     Shapes: ``forward(x [N, F_in], edge_index [2, E], edge_weight [E])`` -> ``[N, F_out]``;
     ``.weights[k]`` is ``nn.Linear(F_in, F_out, bias=False)`` for :math:`W_k`.
 
-    Book: chapter laplacian, section Polynomial filters are local.
+    Book: chapter laplacian, section "Polynomial filters are local".
     """
 
-    def __init__(self, in_features: int, out_features: int, degree: int, normalization: str = "sym",
+    def __init__(self, in_dim: int, out_dim: int, degree: int, normalization: str = "sym",
                  bias: bool = True):
-        super().__init__(in_features, out_features, degree, normalization, bias)
+        super().__init__(in_dim, out_dim, degree, normalization, bias)
 
     def terms(self, x, L):
         out = [x]
@@ -430,17 +458,17 @@ class ChebConv(_SpectralConv):
     so there are K + 1 terms (PyG's ``ChebConv(K=K + 1)``).
 
     Args:
-        in_features, out_features: F_in, F_out; degree: K; normalization: default ``"sym"``;
+        in_dim, out_dim: F_in, F_out; degree: K; normalization: default ``"sym"``;
         lambda_max: spectrum bound (2 for ``sym``/``rw``); bias: add ``b``.
 
     Shapes: ``forward(x [N, F_in], edge_index [2, E], edge_weight [E])`` -> ``[N, F_out]``.
 
-    Book: chapter laplacian, section Chebyshev filters.
+    Book: chapter laplacian, section "Chebyshev filters".
     """
 
-    def __init__(self, in_features: int, out_features: int, degree: int, normalization: str = "sym",
+    def __init__(self, in_dim: int, out_dim: int, degree: int, normalization: str = "sym",
                  lambda_max: float = 2.0, bias: bool = True):
-        super().__init__(in_features, out_features, degree, normalization, bias)
+        super().__init__(in_dim, out_dim, degree, normalization, bias)
         if not lambda_max > 0 or not math.isfinite(lambda_max):
             raise ValueError(f"lambda_max must be a positive number, got {lambda_max}")
         self.lambda_max = float(lambda_max)

@@ -26,7 +26,7 @@ Training SMILES come from the *same* pipeline run on the training molecules
 (:func:`dataset_smiles`, as EDM does), so a generated copy of a training molecule is never novel
 for a spelling reason.  RDKit is only needed for validity and after.
 
-Book: chapter *Diffusion models*, section "Evaluating generated molecules".
+Book: chapter diffusion, section "Evaluating generated molecules".
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def infer_bonds(z, pos, ptr=None) -> tuple[Tensor, Tensor]:
         ``(pairs, orders)``: ``pairs`` ``[B, 2]`` int64 with ``pairs[:, 0] < pairs[:, 1]``, each bond once,
         sorted; ``orders`` ``[B]`` int64 in {1, 2, 3}.  (``pairs.T`` is a one-directional ``edge_index``.)
 
-    Book: chapter *Diffusion models*, section "Evaluating generated molecules".
+    Book: chapter diffusion, section "Evaluating generated molecules".
     """
     z, pos, ptr = _check(z, pos, ptr)
     counts = ptr.diff()
@@ -193,7 +193,7 @@ def atom_stability(z, bonds) -> Tensor:
     Returns:
         ``[n]`` bool.
 
-    Book: chapter *Diffusion models*, section "Evaluating generated molecules".
+    Book: chapter diffusion, section "Evaluating generated molecules".
     """
     z = torch.as_tensor(z).long()
     _check_elements(z, torch.tensor([0, z.numel()]))
@@ -302,7 +302,7 @@ def _smiles(mol) -> tuple[str | None, int]:
 def mol_to_smiles(mol) -> str | None:
     """Canonical SMILES (implicit hydrogens) of the largest fragment of ``mol``, or None if ``Chem.SanitizeMol`` fails.
 
-    ``mol`` is copied, not modified.  Book: chapter *Diffusion models*, section "Evaluating generated molecules".
+    Book: chapter diffusion, section "Evaluating generated molecules".
     """
     Chem, rdBase = _rdkit()
     _quiet = rdBase.BlockLogs()  # noqa: F841  (RDKit explains each failure on stderr otherwise)
@@ -387,7 +387,7 @@ def evaluate_molecules(molecules, training_smiles: Iterable[str] | None = None, 
         per molecule ``stable`` ``[M]`` bool and ``smiles`` (list, None where invalid).
         With ``rdkit=False`` only the stability entries.
 
-    Book: chapter *Diffusion models*, section "Evaluating generated molecules".
+    Book: chapter diffusion, section "Evaluating generated molecules".
     """
     z, pos, ptr = _flatten(molecules)
     bonds = infer_bonds(z, pos, ptr)
@@ -429,7 +429,7 @@ def reference_row(molecules, indices=None, *, num: int | None = None, seed: int 
     130,831 QM9 molecules: atom stability 99.36%, molecule stability 95.28%, validity 97.68%,
     uniqueness 99.62% (EDM reports 99.0% and 95.2% stability on its training split).
 
-    Book: chapter *Diffusion models*, section "Evaluating generated molecules".
+    Book: chapter diffusion, section "Evaluating generated molecules".
     """
     if indices is not None:
         molecules = molecules.subset(indices)

@@ -21,12 +21,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from minignn.graph import add_self_loops, degree
+from minignn.graph import add_remaining_self_loops, check_edge_index, degree
 from minignn.pooling import global_pool
-from minignn.scatter import REDUCES, scatter
+from minignn.scatter import REDUCES, scatter, scatter_unchecked
 
 __all__ = [
     "check_inputs",
+    "check_edge_attr",
+    "check_plan",
+    "gather",
     "mlp",
     "MessagePassing",
     "MPNNLayer",
@@ -37,29 +40,21 @@ __all__ = [
 
 
 def check_inputs(x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> int:
-    """Validate ``x [num_nodes, F]``, ``edge_index [2, E]`` and ``edge_attr [E, F_e]``; return num_nodes.
+    """Validate ``x [num_nodes, F]``, ``edge_index [2, E]`` (:func:`minignn.graph.check_edge_index`) and
+    ``edge_attr [E, F_e]``; return num_nodes.  Called once by a public entry point (a model, or a layer
+    called on its own); the layers a validated model runs do not validate again.
 
     Raises ``ValueError`` naming what was expected and what was got.
     """
     if not isinstance(x, Tensor) or x.dim() != 2:
         got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"x must be a tensor of shape [num_nodes, F], got {got}")
-    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        got = list(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index).__name__
-        raise ValueError(f"edge_index must be a tensor of shape [2, E], got {got}")
-    if edge_index.dtype != torch.int64:
-        raise ValueError(f"edge_index must have dtype torch.int64, got {edge_index.dtype}")
-    n = x.shape[0]
-    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= n):
-        raise ValueError(
-            f"edge_index refers to nodes in [{int(edge_index.min())}, {int(edge_index.max())}] "
-            f"but x has {n} rows (nodes 0..{n - 1})"
-        )
-    if edge_attr is not None and (edge_attr.dim() != 2 or edge_attr.shape[0] != edge_index.shape[1]):
-        raise ValueError(
-            f"edge_attr must have shape [E={edge_index.shape[1]}, F_e], got {list(edge_attr.shape)}"
-        )
-    return n
+    check_edge_index(edge_index, x.shape[0])
+    if edge_attr is not None and (not isinstance(edge_attr, Tensor) or edge_attr.dim() != 2
+                                  or edge_attr.shape[0] != edge_index.shape[1]):
+        got = list(edge_attr.shape) if isinstance(edge_attr, Tensor) else type(edge_attr).__name__
+        raise ValueError(f"edge_attr must have shape [E={edge_index.shape[1]}, F_e], got {got}")
+    return x.shape[0]
 
 
 def mlp(*sizes: int, act: type[nn.Module] = nn.SiLU) -> nn.Sequential:
@@ -72,6 +67,42 @@ def mlp(*sizes: int, act: type[nn.Module] = nn.SiLU) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def check_edge_attr(edge_attr, edge_dim: int, who: str) -> None:
+    """A layer built for ``edge_dim`` edge features needs ``edge_attr [E, edge_dim]``; one built without them
+    (``edge_dim=0``) rejects an ``edge_attr`` rather than ignore it."""
+    if edge_dim and edge_attr is None:
+        raise ValueError(f"{who} expects edge_attr of shape [E, {edge_dim}], got None")
+    if not edge_dim and edge_attr is not None:
+        raise ValueError(f"{who} was built without edge features (edge_dim=0) but got edge_attr; "
+                         "build it with edge_dim=F_e to use them")
+    if edge_dim and isinstance(edge_attr, Tensor) and (edge_attr.dim() != 2 or edge_attr.shape[1] != edge_dim):
+        raise ValueError(f"{who} expects edge_attr of shape [E, {edge_dim}], got {list(edge_attr.shape)}")
+
+
+def _rows(x) -> int:
+    """The number of nodes of a node state: a tensor ``[N, ...]`` or a tuple of them."""
+    return (x[0] if isinstance(x, tuple) else x).shape[0]
+
+
+def gather(x, index: Tensor):
+    """``x[index]`` for a node state ``x``: a tensor, or a tuple of tensors indexed alike."""
+    return tuple(t[index] for t in x) if isinstance(x, tuple) else x[index]
+
+
+def check_plan(plan, edge_index: Tensor, num_nodes: int) -> None:
+    """An :class:`~minignn.plan.AggregationPlan` must have been built on this ``edge_index`` (checked once, at the
+    boundary, like the inputs)."""
+    if plan is None:
+        return
+    dst = edge_index[1]
+    if plan.num_nodes != num_nodes or plan.num_edges != dst.numel() or not torch.equal(plan.dst, dst):
+        raise ValueError(
+            f"plan was built for another graph ({plan.num_nodes} nodes, {plan.num_edges} edges) than "
+            f"the one given ({num_nodes} nodes, {dst.numel()} edges); build it with "
+            "AggregationPlan.from_edge_index(edge_index, num_nodes) on this edge_index"
+        )
+
+
 class MessagePassing(nn.Module):
     r"""Base layer: gather -> message -> aggregate -> update.
 
@@ -81,49 +112,76 @@ class MessagePassing(nn.Module):
     incoming edge receives 0).  Subclasses override ``message`` and ``update``; the
     defaults are ``message = x_i`` and ``update = aggregated``, i.e. :math:`x'_j = \bigoplus_{i>j} x_i`.
 
-    Args:
-        reduce: the aggregation :math:`\bigoplus` used by ``aggregate``.
+    Every layer of the package that passes messages derives from this class.  The hooks that
+    the book's layers need, and no more:
 
-    Book: chapter mpnn, section Three stages: message, aggregate, update.
+    * the node state ``x`` may be a tuple of tensors (EGNN's :math:`(h, r)`, PaiNN's :math:`(s, \vec v)`):
+      ``message`` then receives tuples ``x_src`` and ``x_dst``, and ``update`` the tuple ``x``;
+    * ``message`` may return a tuple (several messages per edge, e.g. a scalar and a vector), aggregated
+      one by one, each with its own reduction when ``reduce`` is a tuple;
+    * ``edge_messages`` (gather, then ``message``) may be replaced by a faster computation of the same
+      messages (EGNN computes part of its first layer per node), tested equal to this class's;
+    * ``aggregate`` may be replaced (the nerve's two-sided divergence).
+
+    ``forward`` is the public entry: it validates its inputs once, then calls ``propagate``.  A model
+    that has validated its inputs calls ``layer.propagate`` directly (no second validation: on a GPU
+    each check of an index range waits for the device).
+
+    Args:
+        reduce: the aggregation :math:`\bigoplus` used by ``aggregate`` (a tuple: one per message).
+
+    Book: chapter mpnn, section "Three stages: message, aggregate, update".
     """
 
-    def __init__(self, reduce: str = "sum"):
+    def __init__(self, reduce: str | tuple = "sum"):
         super().__init__()
-        if reduce not in REDUCES:
-            raise ValueError(f"reduce must be one of {REDUCES}, got {reduce!r}")
+        for r in reduce if isinstance(reduce, tuple) else (reduce,):
+            if r not in REDUCES:
+                raise ValueError(f"reduce must be one of {REDUCES}, got {r!r}")
         self.reduce = reduce
 
-    def message(self, x_src: Tensor, x_dst: Tensor, edge_attr: Tensor | None) -> Tensor:
+    def message(self, x_src, x_dst, edge_attr):
         """:math:`M_{ij}` from ``x_src [E, F]``, ``x_dst [E, F]``, ``edge_attr [E, F_e]`` -> ``[E, F']``."""
         return x_src
 
-    def aggregate(self, messages: Tensor, dst: Tensor, num_nodes: int, plan=None) -> Tensor:
-        r""":math:`\bigoplus_{i > j} M_{ij}`: ``[E, F']`` -> ``[num_nodes, F']`` via scatter or ``plan``.
+    def edge_messages(self, x, edge_index: Tensor, edge_attr):
+        """The messages of all edges: gather the node states at both ends, then ``message``."""
+        src, dst = edge_index
+        return self.message(gather(x, src), gather(x, dst), edge_attr)
+
+    def aggregate(self, messages, dst: Tensor, num_nodes: int, plan=None):
+        r""":math:`\bigoplus_{i > j} M_{ij}`: ``[E, F']`` -> ``[num_nodes, F']`` via scatter or ``plan``
+        (a tuple of messages gives a tuple).
 
         ``plan`` is an :class:`~minignn.plan.AggregationPlan` built once for this
         ``edge_index`` and shared by the layers of a network (same result, faster).
         """
-        if plan is None:
-            return scatter(messages, dst, dim=0, dim_size=num_nodes, reduce=self.reduce)
-        if plan.num_nodes != num_nodes or plan.num_edges != dst.numel() or not torch.equal(plan.dst, dst):
-            raise ValueError(
-                f"plan was built for another graph ({plan.num_nodes} nodes, {plan.num_edges} edges) than "
-                f"the one given ({num_nodes} nodes, {dst.numel()} edges); build it with "
-                "AggregationPlan.from_edge_index(edge_index, num_nodes) on this edge_index"
-            )
-        return plan.aggregate(messages, reduce=self.reduce)
+        if isinstance(messages, tuple):
+            reduces = self.reduce if isinstance(self.reduce, tuple) else (self.reduce,) * len(messages)
+            return tuple(self._aggregate(m, dst, num_nodes, plan, r) for m, r in zip(messages, reduces))
+        return self._aggregate(messages, dst, num_nodes, plan, self.reduce)
 
-    def update(self, x: Tensor, aggregated: Tensor) -> Tensor:
+    @staticmethod
+    def _aggregate(messages: Tensor, dst: Tensor, num_nodes: int, plan, reduce: str) -> Tensor:
+        if plan is None:
+            return scatter_unchecked(messages, dst, 0, num_nodes, reduce)
+        return plan.aggregate(messages, reduce=reduce)
+
+    def update(self, x, aggregated):
         """New node features from ``x [num_nodes, F]`` and ``aggregated [num_nodes, F']``."""
         return aggregated
+
+    def propagate(self, x, edge_index: Tensor, edge_attr=None, plan=None):
+        """message -> aggregate -> update on inputs already validated (see ``forward``)."""
+        messages = self.edge_messages(x, edge_index, edge_attr)
+        return self.update(x, self.aggregate(messages, edge_index[1], _rows(x), plan=plan))
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, plan=None) -> Tensor:
         """Args: ``x [num_nodes, F]``, ``edge_index [2, E]``, ``edge_attr [E, F_e]`` or None,
         ``plan`` an optional AggregationPlan of ``edge_index``.  Returns ``[num_nodes, F']``."""
         num_nodes = check_inputs(x, edge_index, edge_attr)
-        src, dst = edge_index
-        messages = self.message(x[src], x[dst], edge_attr)
-        return self.update(x, self.aggregate(messages, dst, num_nodes, plan=plan))
+        check_plan(plan, edge_index, num_nodes)
+        return self.propagate(x, edge_index, edge_attr, plan)
 
 
 class MPNNLayer(MessagePassing):
@@ -141,7 +199,7 @@ class MPNNLayer(MessagePassing):
 
     Shapes: ``x [num_nodes, dim]``, ``edge_attr [E, edge_dim]`` -> ``[num_nodes, dim]``.
 
-    Book: chapter mpnn, section The MPNN layer.
+    Book: chapter mpnn, section "The MPNN layer".
     """
 
     def __init__(self, dim: int, edge_dim: int = 0, hidden: int = 64, reduce: str = "sum"):
@@ -150,15 +208,17 @@ class MPNNLayer(MessagePassing):
         self.f = mlp(2 * dim + edge_dim, hidden, dim)
 
     def message(self, x_src, x_dst, edge_attr):
-        parts = [x_src, x_dst]
-        if self.edge_dim:
-            if edge_attr is None:
-                raise ValueError(f"this layer expects edge_attr of shape [E, {self.edge_dim}], got None")
-            parts.append(edge_attr)
+        parts = [x_src, x_dst] + ([edge_attr] if self.edge_dim else [])
         return self.f(torch.cat(parts, dim=-1))
 
     def update(self, x, aggregated):
         return x + aggregated
+
+    def forward(self, x, edge_index, edge_attr=None, plan=None):
+        num_nodes = check_inputs(x, edge_index, edge_attr)
+        check_edge_attr(edge_attr, self.edge_dim, "this layer")
+        check_plan(plan, edge_index, num_nodes)
+        return self.propagate(x, edge_index, edge_attr, plan)
 
 
 class EdgeUpdateLayer(MPNNLayer):
@@ -174,7 +234,7 @@ class EdgeUpdateLayer(MPNNLayer):
     ``forward(x [num_nodes, dim], edge_index [2, E], edge_attr [E, edge_dim])`` returns the
     pair ``(x' [num_nodes, dim], edge_attr' [E, edge_dim])``.
 
-    Book: chapter mpnn, section Updating the edges.
+    Book: chapter mpnn, section "Updating the edges".
     """
 
     def __init__(self, dim: int, edge_dim: int, hidden: int = 64, reduce: str = "sum"):
@@ -183,54 +243,66 @@ class EdgeUpdateLayer(MPNNLayer):
         super().__init__(dim, edge_dim, hidden, reduce)
         self.g = mlp(2 * dim + edge_dim, hidden, edge_dim)
 
-    def forward(self, x, edge_index, edge_attr=None, plan=None):
-        if edge_attr is None:
-            raise ValueError(f"EdgeUpdateLayer expects edge_attr of shape [E, {self.edge_dim}], got None")
-        check_inputs(x, edge_index, edge_attr)
+    def propagate(self, x, edge_index, edge_attr=None, plan=None):
         src, dst = edge_index
         edge_attr = edge_attr + self.g(torch.cat([x[src], x[dst], edge_attr], dim=-1))
-        return super().forward(x, edge_index, edge_attr, plan=plan), edge_attr
+        return super().propagate(x, edge_index, edge_attr, plan), edge_attr
+
+    def forward(self, x, edge_index, edge_attr=None, plan=None):
+        num_nodes = check_inputs(x, edge_index, edge_attr)
+        check_edge_attr(edge_attr, self.edge_dim, "EdgeUpdateLayer")
+        check_plan(plan, edge_index, num_nodes)
+        return self.propagate(x, edge_index, edge_attr, plan)
 
 
 class MeanGCNConv(MessagePassing):
     r"""Graph convolution as message passing: linear messages, mean aggregation.
 
-    With self-loops added and :math:`\tilde d_j = 1 + \deg(j)`, the mean over
-    :math:`i \in N(j) \cup \{j\}` of the messages
-
-    $$M_{ij} = \sqrt{\tilde d_j / \tilde d_i}\; W x_i \quad (\text{"sym"}), \qquad
+    $$x'_j = \frac{1}{\tilde d_j} \sum_{i > j} M_{ij} + b, \qquad
+    M_{ij} = \sqrt{\tilde d_j / \tilde d_i}\; W x_i \quad (\text{"sym"}), \qquad
     M_{ij} = W x_i \quad (\text{"rw"})$$
 
-    gives, since the mean divides by :math:`\tilde d_j`,
+    over the edges :math:`i > j` of :math:`\tilde A = A + \operatorname{diag}(m)`,
+    :math:`m_j = 1` if node ``j`` has no self-loop and 0 if it has one: the self-loop rule of
+    torch_geometric and of :class:`minignn.laplacian.GCNConv` (loops already in ``edge_index``
+    are kept, a unit loop is added to every node without one; :math:`\tilde A = A + I` on a
+    graph without loops).  :math:`\tilde d_j` is the number of edges ``j`` receives in
+    :math:`\tilde A` (at least 1), by which the mean divides, so
 
-    $$x'_j = \sum_{i \in N(j) \cup \{j\}} \frac{W x_i}{\sqrt{\tilde d_i \tilde d_j}} + b
-    = \big(\tilde D^{-1/2} (A + I) \tilde D^{-1/2} X W\big)_j + b \quad (\text{"sym"})$$
+    $$x'_j = \sum_{i > j} \frac{W x_i}{\sqrt{\tilde d_i \tilde d_j}} + b
+    = \big(\tilde D^{-1/2} \tilde A^\top \tilde D^{-1/2} X W\big)_j + b \quad (\text{"sym"})$$
 
     which is exactly the GCN layer (Kipf and Welling), and
-    :math:`\tilde D^{-1} (A + I) X W + b` for ``"rw"`` (the random-walk
+    :math:`\tilde D^{-1} \tilde A^\top X W + b` for ``"rw"`` (the random-walk
     renormalisation: a plain average over the closed neighbourhood).  A plain mean
     of :math:`W x_i` is therefore *not* GCN; the weights :math:`\sqrt{\tilde d_j/\tilde d_i}`
     turn the random-walk average into the symmetric one.
 
     Args:
-        in_features, out_features: widths of ``W`` (``self.linear``, no bias).
+        in_dim, out_dim: widths of ``W`` (``self.linear``, no bias).
         bias: add a learned ``b`` after aggregation (as GCN does).
         normalization: ``"sym"`` (GCN) or ``"rw"``.
 
-    ``forward(x [N, in_features], edge_index [2, E]) -> [N, out_features]``; ``edge_index``
-    without self-loops (any given are replaced by one per node), undirected graphs
-    with both directions.  A ``plan`` must be built on ``add_self_loops(edge_index, N)``.
+    ``forward(x [N, in_dim], edge_index [2, E]) -> [N, out_dim]``, no edge weights;
+    undirected graphs with both directions.  A ``plan`` must be built on
+    ``MeanGCNConv.self_looped(edge_index, N)`` (the edges of :math:`\tilde A`).
 
-    Book: chapter mpnn, section Graph convolution is message passing.
+    Book: chapter mpnn, section "Graph convolution is message passing".
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, normalization: str = "sym"):
+    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, normalization: str = "sym"):
         super().__init__(reduce="mean")
         if normalization not in ("sym", "rw"):
             raise ValueError(f"normalization must be 'sym' or 'rw', got {normalization!r}")
         self.normalization = normalization
-        self.linear = nn.Linear(in_features, out_features, bias=False)
-        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        self.linear = nn.Linear(in_dim, out_dim, bias=False)
+        self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
+
+    @staticmethod
+    def self_looped(edge_index: Tensor, num_nodes: int) -> Tensor:
+        r"""The edges of :math:`\tilde A`: ``edge_index`` as given, then a loop ``(j, j)`` for each node without one
+        (:func:`minignn.graph.add_remaining_self_loops`).  ``[2, E]`` -> ``[2, E + N_0]``."""
+        return add_remaining_self_loops(edge_index, num_nodes)[0]
 
     def message(self, x_src, x_dst, edge_attr):
         return x_src if edge_attr is None else edge_attr * x_src  # edge_attr = sqrt(d_j / d_i), [E, 1]
@@ -242,13 +314,13 @@ class MeanGCNConv(MessagePassing):
         if edge_attr is not None:
             raise ValueError("MeanGCNConv takes no edge_attr (its edge weights are computed from degrees)")
         num_nodes = check_inputs(x, edge_index)
-        loops, _ = add_self_loops(edge_index, num_nodes)
-        h = self.linear(x)  # W x_i once per node, [N, out_features]
+        loops = self.self_looped(edge_index, num_nodes)
+        h = self.linear(x)  # W x_i once per node, [N, out_dim]
         weight = None
         if self.normalization == "sym":
-            deg = degree(loops[1], num_nodes, dtype=h.dtype)  # d~_j = 1 + deg(j)
+            deg = degree(loops[1], num_nodes, dtype=h.dtype)  # d~_j: edges received in A~, >= 1
             src, dst = loops
-            weight = (deg[dst] / deg[src]).sqrt().unsqueeze(1)  # [E + N, 1]
+            weight = (deg[dst] / deg[src]).sqrt().unsqueeze(1)  # [E + N_0, 1]
         return super().forward(h, loops, weight, plan=plan)
 
 
@@ -272,7 +344,7 @@ class MPNN(nn.Module):
     ``forward(x [N, in_dim], edge_index [2, E], edge_attr [E, edge_dim] | None,
     batch [N] | None, num_graphs | None)`` -> ``[N, out_dim]``, ``[E, out_dim]`` or ``[num_graphs, out_dim]``.
 
-    Book: chapter mpnn, section A small MPNN.
+    Book: chapter mpnn, section "Readout and permutation symmetry".
     """
 
     def __init__(self, in_dim: int, out_dim: int, width: int = 32, layers: int = 3, edge_dim: int = 0,
@@ -293,16 +365,16 @@ class MPNN(nn.Module):
         self.head = mlp(head_in, hidden, out_dim)
 
     def forward(self, x, edge_index, edge_attr=None, batch=None, num_graphs=None, plan=None):
-        check_inputs(x, edge_index, edge_attr)
-        if self.edge_dim and edge_attr is None:
-            raise ValueError(f"this MPNN expects edge_attr of shape [E, {self.edge_dim}], got None")
+        num_nodes = check_inputs(x, edge_index, edge_attr)
+        check_edge_attr(edge_attr, self.edge_dim, "this MPNN")
+        check_plan(plan, edge_index, num_nodes)
         h = self.embed(x)
         e = self.embed_edge(edge_attr) if self.edge_update else edge_attr
-        for layer in self.layers:
+        for layer in self.layers:  # inputs validated above: the layers run unchecked
             if self.edge_update:
-                h, e = layer(h, edge_index, e, plan=plan)
+                h, e = layer.propagate(h, edge_index, e, plan=plan)
             else:
-                h = layer(h, edge_index, e, plan=plan)
+                h = layer.propagate(h, edge_index, e, plan=plan)
         if self.readout == "nodes":
             return self.head(h)
         if self.readout == "edges":

@@ -22,7 +22,7 @@ Complexity: dense distance blocks per graph, time and memory
 number of periodic images tried (``K = 1`` without a cell).  Fine for molecules
 and small unit cells; large systems want a cell list, which this module skips.
 
-Book: chapter *Graphs*, section "Atoms in a periodic crystal".
+Book: chapter graphs, section "Atoms in a periodic crystal".
 """
 
 from __future__ import annotations
@@ -34,22 +34,12 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from minignn.geometry import check_pos
+
 __all__ = ["radius_graph", "fully_connected"]
 
 
 # -- validation ----------------------------------------------------------------
-def _check_pos(pos) -> None:
-    if not isinstance(pos, Tensor):
-        raise ValueError(f"pos must be a torch.Tensor of shape [num_nodes, 3], got {type(pos).__name__}")
-    if pos.dim() != 2 or pos.shape[1] != 3:
-        raise ValueError(f"pos must have shape [num_nodes, 3], got {list(pos.shape)}")
-    if not pos.is_floating_point():
-        raise ValueError(f"pos must be a floating-point tensor, got {pos.dtype}")
-    if not bool(torch.isfinite(pos).all()):
-        bad = int((~torch.isfinite(pos)).any(dim=1).sum())
-        raise ValueError(f"pos must be finite, but {bad} row(s) hold NaN or inf")
-
-
 def _check_batch(batch, num_nodes: int, device=None) -> Tensor:
     if batch is None:
         return torch.zeros(num_nodes, dtype=torch.int64, device=device)
@@ -136,9 +126,9 @@ def radius_graph(
 
     Complexity: ``O(K * sum_g N_g^2)`` time and memory, ``K`` = number of images tried.
 
-    Book: chapter *Graphs*, sections "Atoms in caffeine" and "Atoms in a periodic crystal".
+    Book: chapter graphs, sections "Atoms in caffeine" and "Atoms in a periodic crystal".
     """
-    _check_pos(pos)
+    check_pos(pos)
     if isinstance(cutoff, Tensor) and cutoff.numel() == 1:
         cutoff = float(cutoff)
     if not isinstance(cutoff, numbers.Real) or not math.isfinite(cutoff) or cutoff < 0:
@@ -201,7 +191,7 @@ def fully_connected(
     Returns:
         ``edge_index`` ``[2, E]`` int64, sorted by (src, dst).
 
-    Book: chapter *Graphs*, section "Batching".
+    Book: chapter graphs, section "Batching".
     """
     if (num_nodes is None) == (batch is None):
         raise ValueError("fully_connected needs exactly one of num_nodes (int or per-graph counts) and batch")

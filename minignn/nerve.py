@@ -16,7 +16,7 @@ triangles, ...), and :math:`N_1 G` is a directed graph on the faces with
 ``edge_index = [a; b]``: row 0 (src) the larger face, row 1 (dst) the smaller one,
 so messages flow *down* the order and each face also pays back what it sends.
 
-Book: chapter mpnn, section Message passing on hypergraphs.
+Book: chapter mpnn, section "Message passing on hypergraphs".
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from minignn.graph import check_edge_index
 from minignn.hypergraph import HyperGraph, triangle_faces
 from minignn.mpnn import MessagePassing, check_inputs, mlp
 from minignn.pooling import global_pool
@@ -46,7 +47,7 @@ class Nerve:
         edge_index: ``[2, C]`` the pairs :math:`a > b` of :math:`N_1 G` (row 0 = a, row 1 = b),
             sorted by ``(a, b)``.
 
-    Book: chapter mpnn, section Message passing on hypergraphs.
+    Book: chapter mpnn, section "Message passing on hypergraphs".
     """
 
     faces: tuple[Tensor, ...]
@@ -114,7 +115,7 @@ def clique_complex(edge_index: Tensor, num_nodes: int, max_level: int = 2) -> Hy
         a :class:`~minignn.hypergraph.HyperGraph` with ``faces[1]`` ``[E_u, 2]`` and, for
         ``max_level = 2``, ``faces[2]`` ``[T, 3]`` (both in lexicographic order).
 
-    Book: chapter mpnn, section Message passing on hypergraphs.
+    Book: chapter mpnn, section "Message passing on hypergraphs".
     """
     if max_level not in (1, 2):
         raise ValueError(f"max_level must be 1 (a graph) or 2 (with triangles), got {max_level}")
@@ -172,7 +173,7 @@ def nerve(faces: HyperGraph | Sequence[Tensor] | Mapping[int, Tensor]) -> Nerve:
         ValueError: wrong shapes, a face with a repeated vertex, a face listed twice,
         a face whose vertices are not among ``faces[0]``.
 
-    Book: chapter mpnn, section Message passing on hypergraphs.
+    Book: chapter mpnn, section "Message passing on hypergraphs".
     """
     levels = [f.sort(dim=1).values for f in _as_levels(faces)]
     for k, f in enumerate(levels):
@@ -219,7 +220,7 @@ def nerve_update(messages: Tensor, edge_index: Tensor, num_faces: int) -> Tensor
     Returns:
         ``[num_faces, F]``.
 
-    Book: chapter mpnn, section Message passing on hypergraphs.
+    Book: chapter mpnn, section "Message passing on hypergraphs".
     """
     if messages.dim() == 0 or messages.shape[0] != edge_index.shape[1]:
         raise ValueError(f"messages must have shape [C={edge_index.shape[1]}, F], got {list(messages.shape)}")
@@ -242,7 +243,7 @@ class NerveLayer(MessagePassing):
 
     ``forward(x [num_faces, width], edge_index [2, C])`` -> ``[num_faces, width]``.
 
-    Book: chapter mpnn, section Message passing on hypergraphs.
+    Book: chapter mpnn, section "Message passing on hypergraphs".
     """
 
     def __init__(self, width: int, hidden: int = 64):
@@ -255,10 +256,20 @@ class NerveLayer(MessagePassing):
     def update(self, x, aggregated):
         return x + aggregated
 
+    def propagate(self, x, edge_index, edge_attr=None, plan=None):
+        """message (the base's gather and ``message``), then the two-sided :func:`nerve_update` in place of a
+        scatter at ``dst`` (it needs both ends of each pair), then ``update``."""
+        return self.update(x, nerve_update(self.edge_messages(x, edge_index, None), edge_index, x.shape[0]))
+
     def forward(self, x, edge_index, edge_attr=None, plan=None):
-        num_faces = check_inputs(x, edge_index)
-        a, b = edge_index
-        return self.update(x, nerve_update(self.message(x[a], x[b], None), edge_index, num_faces))
+        """``x [num_faces, width]``, ``edge_index [2, C]`` (``Nerve.edge_index``).  The nerve layer has no edge
+        features and aggregates with two scatters: ``edge_attr`` and ``plan`` are rejected, not ignored."""
+        if edge_attr is not None:
+            raise ValueError("NerveLayer takes no edge_attr (its messages read the two faces only); got one")
+        if plan is not None:
+            raise ValueError("NerveLayer aggregates with two scatters (nerve_update) and takes no plan; got one")
+        check_inputs(x, edge_index)
+        return self.propagate(x, edge_index)
 
 
 class _Constant(nn.Module):
@@ -286,19 +297,19 @@ class NerveNetwork(nn.Module):
     Args:
         in_dims: ``(F_0, F_1, ..., F_d)`` the feature width of each level (0 allowed).
         out_dim: output width; width: face width; layers: number of layers; hidden: MLP width.
-        readout: ``"vertices"`` (per vertex), ``"sum"`` or ``"mean"`` (per graph, over all faces).
+        readout: ``"nodes"`` (per vertex, the 0-faces), ``"sum"`` or ``"mean"`` (per graph, over all faces).
 
     ``forward(features, nerve, batch=None, num_graphs=None)`` with ``features[k]`` ``[n_k, F_k]``
     returns ``[n_0, out_dim]`` or ``[num_graphs, out_dim]``.
 
-    Book: chapter mpnn, section Learning with triangles.
+    Book: chapter mpnn, section "Learning with triangles".
     """
 
     def __init__(self, in_dims: Sequence[int], out_dim: int, width: int = 32, layers: int = 2,
-                 hidden: int = 64, readout: str = "vertices"):
+                 hidden: int = 64, readout: str = "nodes"):
         super().__init__()
-        if readout not in ("vertices", "sum", "mean"):
-            raise ValueError(f"readout must be 'vertices', 'sum' or 'mean', got {readout!r}")
+        if readout not in ("nodes", "sum", "mean"):
+            raise ValueError(f"readout must be 'nodes', 'sum' or 'mean', got {readout!r}")
         self.readout, self.in_dims = readout, tuple(in_dims)
         self.embed = nn.ModuleList(nn.Linear(f, width) if f else _Constant(width) for f in self.in_dims)
         self.layers = nn.ModuleList(NerveLayer(width, hidden) for _ in range(layers))
@@ -314,9 +325,10 @@ class NerveNetwork(nn.Module):
                 raise ValueError(f"features[{k}] must have shape [n_{k}={f.shape[0]}, {self.in_dims[k]}], "
                                  f"got {list(x.shape)}")
         h = torch.cat([emb(x) for emb, x in zip(self.embed, features)])
-        for layer in self.layers:
-            h = layer(h, nerve.edge_index)
-        if self.readout == "vertices":
+        check_edge_index(nerve.edge_index, h.shape[0])
+        for layer in self.layers:  # inputs validated above
+            h = layer.propagate(h, nerve.edge_index)
+        if self.readout == "nodes":
             return self.head(h[: nerve.offsets[1]])
         fb = None if batch is None else nerve.face_batch(batch)
         return self.head(global_pool(h, fb, num_graphs, reduce=self.readout))

@@ -14,52 +14,20 @@ the incoming edges of ``j``.  A CSR row product is a "bag sum" (``embedding_bag`
 backward passes are the transposed products: ``B^T`` is the gather ``grad[dst]``
 and ``A`` is the same product on the edges sorted by source.
 
-Book: chapter scatter, section A reusable aggregation plan.
+The CSR kernels themselves (:func:`~minignn.scatter.csr_rows`, :func:`~minignn.scatter.bag_sum`,
+:func:`~minignn.scatter.segment_sum`) live in :mod:`minignn.scatter`, whose ``"csr"`` backend
+uses them; this module builds on them and the dependency goes one way (scatter never imports plan).
+
+Book: chapter scatter, section "A reusable aggregation plan".
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from minignn.scatter import _scatter_torch, check_index, check_reduce, scatter_unchecked
+from minignn.scatter import bag_sum, check_index, check_mean_dtype, check_reduce, csr_rows, index_dtype
 from minignn.scatter import is_sorted as is_sorted_index
-
-
-def bag_sum(table, col, crow, weights=None):
-    r"""CSR product $\mathrm{out}_r = \sum_{k=\mathrm{crow}_r}^{\mathrm{crow}_{r+1}-1} w_k\, \mathrm{table}_{\mathrm{col}_k}$.
-
-    Args:
-        table: ``[T, K]`` rows to be summed; col: ``[nnz]`` row ids into ``table``;
-        crow: ``[R + 1]`` row pointers; weights: ``[nnz]`` or None (all ones).
-
-    Returns:
-        ``[R, K]``; empty rows give 0.  No autograd (used inside autograd Functions).
-    """
-    table = table.contiguous()
-    if weights is not None:
-        weights = weights.to(table.dtype)
-    return F.embedding_bag(col, table, crow, mode="sum", per_sample_weights=weights, include_last_offset=True)
-
-
-def _crow(sorted_index, num_rows: int, dtype):
-    counts = torch.bincount(sorted_index, minlength=num_rows)
-    crow = torch.zeros(num_rows + 1, dtype=torch.long)
-    torch.cumsum(counts, 0, out=crow[1:])
-    return crow.to(dtype), counts
-
-
-class _Aggregate(torch.autograd.Function):
-    """out = B @ M (sum of the messages at their destination); backward: grad_M = grad[dst]."""
-
-    @staticmethod
-    def forward(ctx, messages, plan):
-        ctx.plan = plan
-        return bag_sum(messages, plan.perm, plan.crow)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.index_select(0, ctx.plan._dst_idx), None
+from minignn.scatter import scatter_unchecked, segment_sum
 
 
 class _Gather(torch.autograd.Function):
@@ -120,7 +88,7 @@ class AggregationPlan:
     ``src_sorted`` ([E]) -- all three of ``index_dtype`` (int32 when it fits) --, ``deg``
     ([num_nodes], in-degrees) and ``is_sorted`` (edges already sorted by dst).
 
-    Book: chapter scatter, section A reusable aggregation plan.
+    Book: chapter scatter, section "A reusable aggregation plan".
     """
 
     def __init__(self, dst, src, num_nodes: int, is_sorted=None):
@@ -128,12 +96,10 @@ class AggregationPlan:
         self.num_edges = int(dst.numel())
         self.dst, self.src = dst, src
         # CSR indices in int32 when they fit: half the index bytes per edge
-        self.index_dtype = torch.int32 if max(self.num_edges, self.num_nodes) < 2**31 - 1 else torch.long
+        self.index_dtype = index_dtype(max(self.num_edges, self.num_nodes))
         self.is_sorted = is_sorted_index(dst) if is_sorted is None else bool(is_sorted)
-        perm = torch.arange(self.num_edges) if self.is_sorted else torch.argsort(dst, stable=True)
-        self.perm = perm.to(self.index_dtype)
-        self.crow, self.deg = _crow(dst, self.num_nodes, self.index_dtype)
-        self.src_sorted = None if src is None else src.index_select(0, perm).to(self.index_dtype)
+        self.perm, self.crow, self.deg = csr_rows(dst, self.num_nodes, self.is_sorted)
+        self.src_sorted = None if src is None else src.index_select(0, self.perm).to(self.index_dtype)
         # gathers x[src], grad[dst] read half the index bytes with int32
         self._dst_idx = dst.to(self.index_dtype)
         self._src_idx = None if src is None else src.to(self.index_dtype)
@@ -163,10 +129,8 @@ class AggregationPlan:
     def _by_src(self):
         """(edge ids sorted by src, CSR rows of the sources, dst in that order): the transpose."""
         if self._src_structure is None:
-            perm_src = torch.argsort(self.src, stable=True)
-            crow_src, _ = _crow(self.src, self.num_nodes, self.index_dtype)
-            self._src_structure = (perm_src.to(self.index_dtype), crow_src,
-                                   self.dst.index_select(0, perm_src).to(self.index_dtype))
+            perm_src, crow_src, _ = csr_rows(self.src, self.num_nodes)
+            self._src_structure = (perm_src, crow_src, self.dst.index_select(0, perm_src).to(self.index_dtype))
         return self._src_structure
 
     def _fast(self, t):
@@ -185,6 +149,8 @@ class AggregationPlan:
         Args:
             messages: ``[E, ...]`` (any trailing feature dimensions).
             reduce: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``; a node without incoming edge gets 0.
+                ``"mean"`` needs floating-point messages (a ValueError otherwise, as in
+                :func:`minignn.scatter.scatter`).
 
         Returns:
             ``[num_nodes, ...]``.
@@ -193,10 +159,10 @@ class AggregationPlan:
         if not isinstance(messages, torch.Tensor) or messages.dim() == 0 or messages.shape[0] != self.num_edges:
             got = tuple(messages.shape) if isinstance(messages, torch.Tensor) else type(messages).__name__
             raise ValueError(f"messages must have shape [E={self.num_edges}, ...], got {got}")
+        check_mean_dtype(messages, reduce, "messages")
         if reduce in ("max", "min") or not self._fast(messages):
-            backend = None if reduce in ("max", "min") and self._fast(messages) else "torch"
-            return scatter_unchecked(messages, self.dst, 0, self.num_nodes, reduce, backend)
-        out = _Aggregate.apply(messages.reshape(self.num_edges, -1), self)
+            return scatter_unchecked(messages, self.dst, 0, self.num_nodes, reduce, "torch")
+        out = segment_sum(messages.reshape(self.num_edges, -1), self.perm, self.crow, self._dst_idx)
         if reduce == "mean":
             out = out / self.deg.clamp(min=1).to(out.dtype).unsqueeze(1)
         return out.reshape((self.num_nodes,) + tuple(messages.shape[1:]))
@@ -228,20 +194,22 @@ class AggregationPlan:
         Args:
             x: node features ``[num_nodes, ...]``.
             edge_weight: ``[E]`` in the original edge order, or None for ``w = 1``.
-            reduce: ``"sum"`` or ``"mean"`` (mean divides by the in-degree ``d_j``).
+            reduce: ``"sum"`` or ``"mean"`` (mean divides by the in-degree ``d_j``; it needs a
+                floating-point ``x``).
 
         Returns:
             ``[num_nodes, ...]``; differentiable in ``x`` and ``edge_weight``.
         """
         check_reduce(reduce, ("sum", "mean"))
         self._check_nodes(x)
+        check_mean_dtype(x, reduce, "x")
         if edge_weight is not None and (edge_weight.dim() != 1 or edge_weight.numel() != self.num_edges):
             raise ValueError(f"edge_weight must have shape [E={self.num_edges}], got {tuple(edge_weight.shape)}")
         if not self._fast(x):
             messages = x.index_select(0, self.src)
             if edge_weight is not None:
                 messages = messages * edge_weight.view([-1] + [1] * (x.dim() - 1))
-            return _scatter_torch(messages, self.dst, 0, self.num_nodes, reduce)
+            return scatter_unchecked(messages, self.dst, 0, self.num_nodes, reduce, "torch")
         weight = None if edge_weight is None else edge_weight.to(x.dtype)
         out = _Propagate.apply(x.reshape(self.num_nodes, -1), weight, self)
         if reduce == "mean":

@@ -6,7 +6,7 @@ with :math:`\bigoplus` a sum, mean or max.  A sum or mean over the nodes of a gr
 does not depend on their order, so a permutation-equivariant network followed by
 a readout is permutation invariant.
 
-Book: chapter mpnn, section Readout and permutation symmetry.
+Book: chapter mpnn, section "Readout and permutation symmetry".
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def global_pool(x: Tensor, batch: Tensor | None = None, num_graphs: int | None =
     Returns:
         ``[num_graphs, F]`` (``[1, F]`` when ``batch`` is None).
 
-    Book: chapter mpnn, section Readout and permutation symmetry.
+    Book: chapter mpnn, section "Readout and permutation symmetry".
     """
     if not isinstance(x, Tensor) or x.dim() == 0:
         raise ValueError(f"x must be a tensor of shape [num_nodes, ...], got {getattr(x, 'shape', type(x).__name__)}")

@@ -2,12 +2,13 @@
 
 Each benchmark owns one section of the file, between the lines ``<!-- name:begin -->`` and
 ``<!-- name:end -->``; writing a section replaces only that section, atomically (a temporary file, then
-``os.replace``), under a lock so that two benchmarks finishing together do not lose each other's figures.
+``os.replace``: :func:`minignn.checkpoint.atomic_write`), under a lock so that two benchmarks finishing
+together do not lose each other's figures.
 
 In a checkout of the repository the file is ``benchmarks/RESULTS.md``; an installed wheel carries a copy
 (``minignn/benchmark_results.md``), so that a chapter run outside the repository (Colab) reads the same figures.
 
-Book: every chapter that quotes a benchmark (*Scatter*, *QM7*, *Diffusion models*).
+Book: chapters scatter, qm7 and diffusion (every chapter that quotes a benchmark).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import contextlib
 import os
 import pathlib
 import platform
-import tempfile
+
+from minignn.checkpoint import atomic_write
 
 __all__ = ["results_path", "read_section", "write_section", "section_fields", "section_table", "machine", "cpu_model"]
 
@@ -63,8 +65,8 @@ def _locked(path: pathlib.Path):
 def write_section(name: str, text: str, path: pathlib.Path | str | None = None) -> pathlib.Path:
     """Replace section ``name`` of the results file by ``text`` (append it if absent), leaving the rest untouched.
 
-    ``text`` is the section's body; the marker lines are added here.  The file is written atomically and
-    left readable by everyone (0644).  Returns the path written.
+    ``text`` is the section's body; the marker lines are added here.  The file is written atomically
+    (:func:`minignn.checkpoint.atomic_write`) and left readable by everyone (0644).  Returns the path written.
     """
     begin, end = _markers(name)
     path = pathlib.Path(path) if path is not None else _REPOSITORY_FILE
@@ -76,15 +78,7 @@ def write_section(name: str, text: str, path: pathlib.Path | str | None = None) 
             new = head + block + rest.split(end, 1)[1]
         else:
             new = old.rstrip("\n") + "\n\n" + block + "\n"
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(new)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            pathlib.Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda tmp: tmp.write_text(new))  # mode 0644
     return path
 
 

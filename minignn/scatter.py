@@ -2,9 +2,12 @@
 
 ``scatter(src, index)`` is the loop ``for x, i in zip(src, index): out[i] += x``.
 It is also a sparse matrix product: ``out = B @ src`` where ``B[j, e] = 1`` if
-``index[e] == j`` (the destination incidence matrix).
+``index[e] == j`` (the destination incidence matrix); :func:`segment_sum` is that
+product in CSR form (the ``"csr"`` backend), which :mod:`minignn.plan` builds on.
 
-Book: chapter scatter, section The loop, scatter and the matrix.
+Dependencies go one way: ``minignn.plan`` imports this module, never the reverse.
+
+Book: chapter scatter, section "The loop, scatter and the matrix".
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import functools
 import os
 
 import torch
+import torch.nn.functional as F
 
 REDUCES = ("sum", "mean", "max", "min")
 BACKENDS = ("torch", "torch_scatter", "csr")
@@ -72,8 +76,24 @@ def check_index(index, num_items: int, dim_size, what: str = "index") -> int:
 
 
 def check_reduce(reduce: str, allowed=REDUCES) -> None:
+    """Raise a ValueError unless ``reduce`` is one of ``allowed``."""
     if reduce not in allowed:
         raise ValueError(f"reduce must be one of {allowed}, got {reduce!r}")
+
+
+def check_mean_dtype(src, reduce: str, what: str = "src") -> None:
+    """``reduce="mean"`` needs a floating-point (or complex) ``src``: reject integer and bool tensors.
+
+    The mean of integers is not an integer, and the backends disagree on what to return
+    (torch_scatter floors it in the integer dtype, ``index_add`` then a division gives a
+    float), so no backend accepts it.  ``what`` names the argument in the message.
+    """
+    if reduce == "mean" and not (src.dtype.is_floating_point or src.dtype.is_complex):
+        raise ValueError(
+            f"reduce='mean' needs {what} of a floating-point dtype, got {what}.dtype = {src.dtype} (the mean "
+            f"of integers is not an integer); convert it first, e.g. {what}.float() or {what}.double(), "
+            "or use reduce='sum' and divide by the counts yourself"
+        )
 
 
 def _broadcast_shape(ndim: int, dim: int):
@@ -99,21 +119,94 @@ def _scatter_torch_scatter(src, index, dim, dim_size, reduce):
     return ts.scatter(src, index, dim=dim, dim_size=dim_size, reduce=reduce)
 
 
-def _scatter_csr(src, index, dim, dim_size, reduce, index_sorted=None):
-    from minignn.plan import AggregationPlan
-
-    moved = src.movedim(dim, 0)
-    plan = AggregationPlan.from_index(index, dim_size, check=False, is_sorted=index_sorted)
-    out = plan.aggregate(moved, reduce)
-    return out.movedim(0, dim)
-
-
-_BACKEND_FN = {"torch": _scatter_torch, "torch_scatter": _scatter_torch_scatter, "csr": _scatter_csr}
-
-
 def is_sorted(index) -> bool:
     """True if ``index`` is non-decreasing (e.g. ``dst`` of destination-sorted edges, ``batch``)."""
     return index.numel() < 2 or bool((index[1:] >= index[:-1]).all())
+
+
+# -- the CSR form of B: one streaming pass per row -------------------------------------------
+def bag_sum(table, col, crow, weights=None):
+    r"""CSR product $\mathrm{out}_r = \sum_{k=\mathrm{crow}_r}^{\mathrm{crow}_{r+1}-1} w_k\, \mathrm{table}_{\mathrm{col}_k}$.
+
+    Args:
+        table: ``[T, K]`` rows to be summed; col: ``[nnz]`` row ids into ``table``;
+        crow: ``[R + 1]`` row pointers; weights: ``[nnz]`` or None (all ones).
+
+    Returns:
+        ``[R, K]``; empty rows give 0.  No autograd (used inside autograd Functions).
+    """
+    table = table.contiguous()
+    if weights is not None:
+        weights = weights.to(table.dtype)
+    return F.embedding_bag(col, table, crow, mode="sum", per_sample_weights=weights, include_last_offset=True)
+
+
+def index_dtype(num: int) -> torch.dtype:
+    """int32 when ``num`` (entries or rows) fits, else int64: CSR indices read half the bytes in int32."""
+    return torch.int32 if num < 2**31 - 1 else torch.long
+
+
+def csr_rows(index, num_rows: int, sorted_index=None):
+    r"""The CSR structure of $B_{je} = [\mathrm{index}_e = j]$: ``(perm, crow, counts)``.
+
+    Args:
+        index: ``[E]`` int64 row of each entry, values in ``[0, num_rows)`` (not checked).
+        num_rows: R; sorted_index: True if ``index`` is known to be non-decreasing (None: test it).
+
+    Returns:
+        ``perm`` ``[E]`` the entries sorted by row (stable), ``crow`` ``[R + 1]`` row pointers
+        (``perm[crow[j]:crow[j + 1]]`` are the entries of row ``j``), both of
+        :func:`index_dtype`, and ``counts`` ``[R]`` (int64).
+    """
+    dtype = index_dtype(max(index.numel(), num_rows))
+    if sorted_index is None:
+        sorted_index = is_sorted(index)
+    perm = torch.arange(index.numel()) if sorted_index else torch.argsort(index, stable=True)
+    counts = torch.bincount(index, minlength=num_rows)
+    crow = torch.zeros(num_rows + 1, dtype=torch.long)
+    torch.cumsum(counts, 0, out=crow[1:])
+    return perm.to(dtype), crow.to(dtype), counts
+
+
+class _SegmentSum(torch.autograd.Function):
+    """out = B @ src (bag sum over each row's entries); backward: grad_src = grad[index]."""
+
+    @staticmethod
+    def forward(ctx, src, perm, crow, index):
+        ctx.save_for_backward(index)
+        return bag_sum(src, perm, crow)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        return grad.index_select(0, index), None, None, None
+
+
+def segment_sum(src, perm, crow, index):
+    r"""$\mathrm{out}_j = \sum_{e :\, \mathrm{index}_e = j} \mathrm{src}_e = (B\,\mathrm{src})_j$ from the CSR structure of :func:`csr_rows`.
+
+    Args:
+        src: ``[E, K]`` floating point; perm, crow: from ``csr_rows(index, R)``;
+        index: ``[E]`` (int32 or int64), for the backward ``grad[index]``.
+
+    Returns:
+        ``[R, K]``, differentiable in ``src`` (twice: the backward is a gather).
+    """
+    return _SegmentSum.apply(src, perm, crow, index)
+
+
+def _scatter_csr(src, index, dim, dim_size, reduce, index_sorted=None):
+    moved = src.movedim(dim, 0)
+    if not moved.dtype.is_floating_point or moved.shape[0] == 0 or dim_size == 0:
+        return _scatter_torch(src, index, dim, dim_size, reduce)  # bag sums need floats and rows
+    perm, crow, counts = csr_rows(index, dim_size, index_sorted)
+    out = segment_sum(moved.reshape(moved.shape[0], -1), perm, crow, index)
+    if reduce == "mean":
+        out = out / counts.clamp(min=1).to(out.dtype).unsqueeze(1)
+    return out.reshape((dim_size,) + tuple(moved.shape[1:])).movedim(0, dim)
+
+
+_BACKEND_FN = {"torch": _scatter_torch, "torch_scatter": _scatter_torch_scatter, "csr": _scatter_csr}
 
 
 def choose_backend(reduce: str, backend=None, src=None, index=None) -> str:
@@ -163,14 +256,16 @@ def scatter(src, index, dim: int = 0, dim_size=None, reduce: str = "sum", backen
         dim: dimension of ``src`` that is reduced.
         dim_size: size of the output along ``dim`` (the number of nodes); give it
             explicitly to keep trailing isolated nodes. Default ``index.max() + 1``.
-        reduce: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
+        reduce: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.  ``"mean"`` needs a floating-point
+            ``src`` (an integer or bool ``src`` raises a ValueError on every backend: convert it first);
+            integer sums, maxima and minima are exact and the same on every backend.
         backend: ``None`` (the fastest available, see :func:`choose_backend`), ``"torch"``,
             ``"torch_scatter"`` or ``"csr"`` (sum and mean only).
 
     Returns:
         ``src.shape`` with ``dim`` replaced by ``dim_size``, e.g. ``[num_nodes, F]``.
 
-    Book: chapter scatter, section The loop, scatter and the matrix.
+    Book: chapter scatter, section "The loop, scatter and the matrix".
     """
     if not isinstance(src, torch.Tensor):
         raise ValueError(f"src must be a torch.Tensor, got {type(src).__name__}")
@@ -181,6 +276,7 @@ def scatter(src, index, dim: int = 0, dim_size=None, reduce: str = "sum", backen
                          f"{tuple(src.shape)}, got {dim}")
     dim = dim % src.dim()
     check_reduce(reduce)
+    check_mean_dtype(src, reduce)
     dim_size = check_index(index, src.shape[dim], dim_size)
     return scatter_unchecked(src, index.long(), dim, dim_size, reduce, backend)
 
@@ -200,7 +296,7 @@ def scatter_softmax(src, index, dim_size=None):
     Returns:
         ``[E, ...]``, non-negative, summing to 1 over the entries of each index.
 
-    Book: chapter scatter, section Softmax over incoming edges.
+    Book: chapter scatter, section "Softmax over incoming edges".
     """
     if not isinstance(src, torch.Tensor) or not src.dtype.is_floating_point or src.dim() == 0:
         raise ValueError(f"src must be a floating-point tensor [E, ...], got {getattr(src, 'dtype', type(src))}")
@@ -211,13 +307,6 @@ def scatter_softmax(src, index, dim_size=None):
     return z / scatter_unchecked(z, index, 0, dim_size, "sum").index_select(0, index)
 
 
-def __getattr__(name):
-    # ``from minignn.scatter import AggregationPlan`` works; lazy to avoid an import cycle.
-    if name == "AggregationPlan":
-        from minignn import plan
-
-        return getattr(plan, name)
-    raise AttributeError(f"module 'minignn.scatter' has no attribute {name!r}")
-
-
-__all__ = ["scatter", "scatter_softmax", "AggregationPlan", "has_torch_scatter", "REDUCES", "BACKENDS"]
+__all__ = ["scatter", "scatter_softmax", "has_torch_scatter", "choose_backend", "check_index", "check_reduce",
+           "check_mean_dtype", "is_sorted", "bag_sum", "csr_rows", "segment_sum", "index_dtype", "scatter_unchecked",
+           "REDUCES", "BACKENDS"]

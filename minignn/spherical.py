@@ -181,8 +181,11 @@ def estimate_wigner_D(l: int, R: Tensor, num_samples: int | None = None) -> Tens
 def estimate_wigner_D_blocks(l_max: int, R: Tensor) -> Tensor:
     """Block-diagonal D(R) = diag(D_0(R), ..., D_lmax(R)) acting on all (l_max+1)^2 harmonics.
 
-    Handy as an output kind of ``minignn.testing.check_euclidean``:
-    ``outputs=(lambda Q: estimate_wigner_D_blocks(l_max, Q),)``.
+    Handy as an output kind of ``minignn.testing.check_euclidean``; a function of positions
+    alone is checked with ``x=None`` and called as ``f(pos)``::
+
+        check_euclidean(lambda pos: spherical_harmonics(l_max, pos - pos.mean(0)), None, pos,
+                        outputs=(lambda Q: estimate_wigner_D_blocks(l_max, Q),))
 
     Returns:
         ``[(l_max+1)^2, (l_max+1)^2]``.
@@ -245,9 +248,9 @@ def privileged_component(pos: Tensor, l: int = 2, m: int = 0) -> Tensor:
     """The slides' warning made concrete: one quantum number m of the moments, A_lm.
 
     A "model" that keeps only A_l0 (the z axis is privileged) is invariant under
-    rotations about z but not under general rotations: ``check_euclidean`` reports
-    an O(1) rotation error, whereas ``power_spectrum`` (all m together) is invariant
-    to machine precision.
+    rotations about z but not under general rotations: ``check_euclidean(privileged_component,
+    None, pos)`` (which calls ``privileged_component(pos)``) reports an O(1) rotation error,
+    whereas ``power_spectrum`` (all m together) is invariant to machine precision.
 
     Args:
         pos: ``[..., num_nodes, 3]``.

@@ -15,10 +15,14 @@ Node relabelling (``permute_nodes``): *new node k is old node perm[k]*, so
 becomes ``inv[i]`` with ``inv[perm[k]] = k``.  Edges keep their order, so edge
 features and edge-level outputs need no permutation.
 
+Every checker calls the function it checks in the package's order, ``fn(x, pos, edge_index)``,
+leaving out the arguments that are None (:func:`call`), so a model is passed as it is.
+
 Quick use in a notebook::
 
-    print(check_euclidean(model, pos, x, edge_index))            # a table of errors
-    assert_euclidean(model, pos, x, edge_index, outputs=("invariant", "equivariant"))
+    print(check_euclidean(model, x, pos, edge_index))            # a table of errors
+    assert_euclidean(model, x, pos, edge_index, outputs=("invariant", "equivariant"))
+    check_permutation(mpnn, x, edge_index=edge_index)
 
 Book: chapter equivariance, section "Checking symmetries numerically".
 """
@@ -31,6 +35,7 @@ import torch
 from torch import Tensor
 
 from minignn.geometry import random_reflection, random_rotation, random_translation
+from minignn.graph import check_edge_index
 
 __all__ = [
     "relative_error",
@@ -43,6 +48,7 @@ __all__ = [
     "assert_euclidean",
     "SymmetryReport",
     "random_molecule",
+    "call",
 ]
 
 TRANSFORMS = ("rotation", "reflection", "translation", "permutation")
@@ -148,34 +154,23 @@ def random_molecule(
 
 
 def _check_edge_index(edge_index: Tensor | None, num_nodes: int) -> None:
-    if edge_index is None:
-        return
-    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        raise ValueError(f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}")
-    if edge_index.dtype != torch.long:
-        raise ValueError(f"edge_index must be int64 (torch.long), got {edge_index.dtype}")
-    if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= num_nodes):
-        raise ValueError(
-            f"edge_index has node ids in [{int(edge_index.min())}, {int(edge_index.max())}], "
-            f"expected ids in [0, {num_nodes - 1}]"
-        )
+    if edge_index is not None:
+        check_edge_index(edge_index, num_nodes)
 
 
-def permute_nodes(perm: Tensor, x: Tensor | None, edge_index: Tensor | None, pos: Tensor | None = None):
+def permute_nodes(perm: Tensor, x: Tensor | None, pos: Tensor | None = None, edge_index: Tensor | None = None):
     """Relabel nodes so that new node k is old node perm[k].
 
         x'_k = x_{perm[k]},   pos'_k = pos_{perm[k]},   (src, dst) -> (inv[src], inv[dst])
 
     with ``inv`` the inverse permutation.  Edges keep their order.
 
-    Args:
+    Args (the package's order, see :func:`call`):
         perm: LongTensor ``[num_nodes]``, a permutation of 0..num_nodes-1.
-        x: ``[num_nodes, ...]`` or None.
-        edge_index: ``[2, E]`` or None.
-        pos: ``[num_nodes, 3]`` or None.
+        x: ``[num_nodes, ...]`` or None.  pos: ``[num_nodes, 3]`` or None.  edge_index: ``[2, E]`` or None.
 
     Returns:
-        ``(x', edge_index')`` if ``pos`` is None, else ``(x', edge_index', pos')``.
+        ``(x', pos', edge_index')``, None where the input was None.
 
     Book: chapter equivariance, section "Checking symmetries numerically".
     """
@@ -190,11 +185,22 @@ def permute_nodes(perm: Tensor, x: Tensor | None, edge_index: Tensor | None, pos
     _check_edge_index(edge_index, n)
     inv = torch.empty_like(perm)
     inv[perm] = torch.arange(n, device=perm.device)
-    x_new = None if x is None else x[perm]
-    ei_new = None if edge_index is None else inv[edge_index]
-    if pos is None:
-        return x_new, ei_new
-    return x_new, ei_new, pos[perm]
+    return (None if x is None else x[perm], None if pos is None else pos[perm],
+            None if edge_index is None else inv[edge_index])
+
+
+def call(fn: Callable, x: Tensor | None, pos: Tensor | None, edge_index: Tensor | None):
+    """The package's calling convention: ``fn(x, pos, edge_index)``, leaving out the arguments that are None.
+
+    Every model takes node features first, then positions (if it reads them), then the graph, then
+    optional arguments by keyword: ``MPNN(x, edge_index)``, ``EGNN(x, pos, edge_index)``,
+    ``PaiNN(x, pos, edge_index)``, ``EDM(h, pos, edge_index, t=...)``; a function of positions alone
+    takes ``pos`` first (``spherical_harmonics``-like features: ``fn(pos)`` or ``fn(pos, edge_index)``).  The
+    checkers call the function they check this way, so a model is passed as it is, with no adapter.
+
+    Book: chapter equivariance, section "Checking symmetries numerically".
+    """
+    return fn(*(a for a in (x, pos, edge_index) if a is not None))
 
 
 def _as_tuple(out) -> tuple[Tensor, ...]:
@@ -227,25 +233,26 @@ def _permute_output(o: Tensor, level: str, perm: Tensor, num_nodes: int) -> Tens
 def check_permutation(
     fn: Callable,
     x: Tensor | None,
-    edge_index: Tensor | None,
-    *,
     pos: Tensor | None = None,
+    edge_index: Tensor | None = None,
+    *,
     output: str | Sequence[str] = "nodes",
     perm: Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> float:
     """Max relative error of  fn(P . inputs)  vs  P . fn(inputs)  for a node relabelling P.
 
-    ``fn`` is called as ``fn(x, edge_index)``, or ``fn(x, edge_index, pos)`` when ``pos``
-    is given, and returns a Tensor or a tuple of Tensors.  Each output is
+    ``fn`` is called as ``fn(x, pos, edge_index)``, leaving out the arguments that are None
+    (:func:`call`): ``check_permutation(mpnn, x, edge_index=edge_index)`` calls ``mpnn(x, edge_index)``.
+    It returns a Tensor or a tuple of Tensors.  Each output is
     ``"nodes"`` (rows follow the nodes: permuted), ``"graph"`` (must not change)
     or ``"edges"`` (edges keep their order under ``permute_nodes``: must not change).
 
     Args:
         fn: the function to check.
         x: ``[num_nodes, F]`` (or None if ``pos`` is given).
-        edge_index: ``[2, E]`` or None.
         pos: ``[num_nodes, 3]`` or None.
+        edge_index: ``[2, E]`` or None.
         output: one level for all outputs, or one per output.
         perm: the permutation (default: random, see ``random_permutation``).
         generator: optional ``torch.Generator`` for the random permutation.
@@ -260,9 +267,8 @@ def check_permutation(
         raise ValueError("check_permutation needs x or pos to know the number of nodes")
     n = ref.shape[0]
     perm = random_permutation(n, generator) if perm is None else perm
-    args = (x, edge_index) if pos is None else (x, edge_index, pos)
-    outs = _as_tuple(fn(*args))
-    outs_p = _as_tuple(fn(*permute_nodes(perm, *args)))
+    outs = _as_tuple(call(fn, x, pos, edge_index))
+    outs_p = _as_tuple(call(fn, *permute_nodes(perm, x, pos, edge_index)))
     levels = _per_output(output, len(outs), "output levels")
     return max(
         [relative_error(op, _permute_output(o, lv, perm, n)) for o, op, lv in zip(outs, outs_p, levels)],
@@ -305,8 +311,8 @@ def _guess_level(o: Tensor, kind, n: int, num_edges: int | None) -> str:
 
 def check_euclidean(
     fn: Callable,
+    x: Tensor | None,
     pos: Tensor,
-    x: Tensor | None = None,
     edge_index: Tensor | None = None,
     *,
     outputs: Sequence = ("invariant",),
@@ -327,12 +333,14 @@ def check_euclidean(
         callable D      f -> D(Q) f               (f [..., d], e.g. spherical harmonics of
                                                   degree l with D = estimate_wigner_D)
 
-    ``fn`` is called as ``fn(pos, x, edge_index)`` and returns a Tensor or a tuple.
+    ``fn`` is called as ``fn(x, pos, edge_index)``, leaving out the arguments that are None (:func:`call`):
+    ``check_euclidean(model, x, pos, edge_index)`` calls ``model(x, pos, edge_index)``, and
+    ``check_euclidean(f, None, pos)`` calls ``f(pos)``.  It returns a Tensor or a tuple.
 
     Args:
         fn: the function to check.
-        pos: ``[num_nodes, 3]``, no NaN.
         x: ``[num_nodes, F]`` node features or None (not transformed, only permuted).
+        pos: ``[num_nodes, 3]``, no NaN.
         edge_index: ``[2, E]`` or None.
         outputs: one kind per output (or a single kind for all).
         levels: "nodes", "graph" or "edges" per output; by default an output whose first
@@ -360,7 +368,7 @@ def check_euclidean(
     if trials < 1:
         raise ValueError(f"trials must be >= 1, got {trials}")
 
-    outs = _as_tuple(fn(pos, x, edge_index))
+    outs = _as_tuple(call(fn, x, pos, edge_index))
     kinds = _per_output(outputs, len(outs), "output kinds")
     for k in kinds:
         _expected(torch.zeros(3, dtype=pos.dtype), k, None, None)  # validates the kind early
@@ -379,8 +387,8 @@ def check_euclidean(
             Q = t = None
             if name == "permutation":
                 perm = random_permutation(n, generator).to(pos.device)
-                x2, ei2, pos2 = permute_nodes(perm, x, edge_index, pos)
-                new = _as_tuple(fn(pos2, x2, ei2))
+                x2, pos2, ei2 = permute_nodes(perm, x, pos, edge_index)
+                new = _as_tuple(call(fn, x2, pos2, ei2))
                 expect = [_permute_output(o, lvl, perm, n) for o, lvl in zip(outs, lv)]
             else:
                 if name == "rotation":
@@ -391,7 +399,7 @@ def check_euclidean(
                     t = random_translation(**kw, scale=scale)
                 pos2 = pos if Q is None else pos @ Q.T
                 pos2 = pos2 if t is None else pos2 + t
-                new = _as_tuple(fn(pos2, x, edge_index))
+                new = _as_tuple(call(fn, x, pos2, edge_index))
                 expect = [_expected(o, k, Q, t) for o, k in zip(outs, kinds)]
             if len(new) != len(outs):
                 raise ValueError(f"fn returned {len(outs)} outputs, then {len(new)} for transformed inputs")
@@ -408,8 +416,8 @@ def _raise_if_large(report: SymmetryReport, tol: float, what: str) -> None:
 
 def assert_euclidean(
     fn: Callable,
+    x: Tensor | None,
     pos: Tensor,
-    x: Tensor | None = None,
     edge_index: Tensor | None = None,
     *,
     tol: float | None = None,
@@ -420,7 +428,7 @@ def assert_euclidean(
     ``tol`` defaults to ``default_tolerance(pos.dtype)``; other keywords go to ``check_euclidean``.
     Returns the report when every error is within tolerance.
     """
-    report = check_euclidean(fn, pos, x, edge_index, **kwargs)
+    report = check_euclidean(fn, x, pos, edge_index, **kwargs)
     _raise_if_large(report, default_tolerance(pos.dtype) if tol is None else tol, "E(3) symmetry")
     return report
 
@@ -428,7 +436,8 @@ def assert_euclidean(
 def assert_permutation(
     fn: Callable,
     x: Tensor | None,
-    edge_index: Tensor | None,
+    pos: Tensor | None = None,
+    edge_index: Tensor | None = None,
     *,
     tol: float | None = None,
     **kwargs,
@@ -439,9 +448,9 @@ def assert_permutation(
     floating point, else of the default dtype).
     Returns the error when it is within tolerance.
     """
-    err = check_permutation(fn, x, edge_index, **kwargs)
+    err = check_permutation(fn, x, pos, edge_index, **kwargs)
     if tol is None:
-        floats = [t for t in (kwargs.get("pos"), x) if t is not None and t.is_floating_point()]
+        floats = [t for t in (pos, x) if t is not None and t.is_floating_point()]
         tol = default_tolerance(floats[0].dtype if floats else torch.get_default_dtype())
     _raise_if_large(SymmetryReport(permutation=err), tol, "Permutation equivariance")
     return err

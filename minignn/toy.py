@@ -90,14 +90,14 @@ def train_denoiser(model: nn.Module, data: Tensor, schedule="linear", steps: int
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
         batch = data[torch.randint(len(data), (batch_size,), generator=generator)]
         loss = denoising_loss(model, batch, schedule, generator=generator)
-        optimiser.zero_grad()
+        optimizer.zero_grad()
         loss.backward()
-        optimiser.step()
+        optimizer.step()
         losses.append(loss.item())
     return losses
 

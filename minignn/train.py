@@ -5,11 +5,13 @@ $$\hat y_g = \underbrace{b + \sum_{j \in g} w_{t_j}}_{\text{baseline}} + \mu + \
 The baseline is a least-squares fit of the target on the composition of each graph (how
 many nodes of each type :math:`t_j` it has); :math:`\mu, \sigma` standardise the residual it
 leaves on the training set; the model learns :math:`z_g = (y_g - \text{baseline}_g - \mu) / \sigma`
-with AdamW, a cosine learning rate after a linear warmup (stepped per optimiser step),
+with AdamW, a cosine learning rate after a linear warmup (:func:`lr_factor`, stepped per optimizer step),
 gradient clipping, and early stopping on the validation MAE in target units.
 
-**Model interface**: ``model(batch: Graph) -> [num_graphs]`` (or ``[num_graphs, 1]``), the
-standardised residual :math:`f_\theta`; :class:`Trainer` adds back baseline, :math:`\mu` and :math:`\sigma`.
+**Model interface**: the package's calling convention, ``model(x, pos, edge_index, batch=, num_graphs=)``
+(or ``model(x, edge_index, ...)`` for a model without positions), called on each batch through
+:func:`minignn.graph.call_model`, returns ``[num_graphs]`` (or ``[num_graphs, 1]``): the standardised
+residual :math:`f_\theta`; :class:`Trainer` adds back baseline, :math:`\mu` and :math:`\sigma`.
 
 **Scaling out**: under ``torchrun --nproc_per_node=N`` (which sets ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``) the process group starts (gloo on CPU, nccl on CUDA), the model is wrapped in
@@ -18,7 +20,7 @@ DDP averages the gradients over ranks, so a step equals a single-process step on
 batch.  Only rank 0 prints and writes checkpoints.  Command line (same under torchrun):
 ``python -m minignn.train --dataset synthetic --epochs 3 --device cpu``.
 
-Book: chapter qm7, section Training.
+Book: chapter qm7, section "A network with scalar and vector features".
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import argparse
 import math
 import os
 import random
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,9 +38,10 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from minignn.graph import Graph, batch as batch_graphs, to_undirected
+from minignn.baselines import CompositionBaseline, Standardizer, composition
+from minignn.checkpoint import TRAIN_FORMAT, load_checkpoint, save_checkpoint
+from minignn.graph import Graph, batch as batch_graphs, call_model, to_undirected
 from minignn.mpnn import MPNN
-from minignn.pooling import sum_pool
 
 try:  # progress bars are optional; notebook bars need ipywidgets (tqdm.auto warns without it)
     import ipywidgets  # noqa: F401
@@ -50,98 +52,10 @@ except ImportError:
     except ImportError:
         tqdm = None
 
-__all__ = ["composition", "CompositionBaseline", "Standardizer", "GraphLoader", "cosine_schedule", "TrainConfig",
-           "History", "Trainer", "predict", "evaluate", "save_checkpoint", "load_checkpoint", "init_distributed",
+__all__ = ["GraphLoader", "lr_factor", "TrainConfig", "History", "Trainer", "predict", "evaluate", "init_distributed",
            "synthetic_graphs", "TypeMPNN", "main"]
 
-FORMAT = "minignn.train/1"
 LOSSES = {"mse": nn.functional.mse_loss, "l1": nn.functional.l1_loss}
-
-
-def composition(g: Graph, num_types: int) -> Tensor:
-    r"""Composition :math:`c_{gk} = \#\{j \in g : t_j = k\}`, ``[num_graphs, num_types]`` float64.
-
-    Args: ``g`` a graph or a batch whose ``x`` holds integer node types ``[num_nodes]``; ``num_types`` K.
-    """
-    x = g.x
-    if x is None or x.is_floating_point() or x.dim() != 1:
-        got = "None" if x is None else f"{x.dtype} {list(x.shape)}"
-        raise ValueError(f"composition needs integer node types x [num_nodes], got {got} (or use baseline=False)")
-    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= num_types):
-        raise ValueError(f"node types must lie in [0, {num_types - 1}], got [{int(x.min())}, {int(x.max())}]")
-    return sum_pool(nn.functional.one_hot(x, num_types).double(), g.batch, g.num_graphs)
-
-
-class CompositionBaseline:
-    r"""Per-type linear baseline :math:`\text{baseline}_g = b + \sum_k c_{gk} w_k`, fitted by least squares:
-
-    $$(w, b) = \arg\min_{w, b} \sum_g \Big(y_g - b - \sum_k c_{gk} w_k\Big)^2$$
-
-    in float64 with ``torch.linalg.lstsq`` (driver gelsd: the minimum-norm solution when columns
-    are collinear, e.g. graphs of one size and a bias).  Args: ``num_types`` K; ``bias``: fit b.
-    ``fit(counts [G, K], y [G])``; ``predict(counts [G, K]) -> [G]`` float64.
-    """
-
-    def __init__(self, num_types: int, bias: bool = True):
-        self.num_types, self.bias = int(num_types), bool(bias)
-        self.weight, self.intercept = None, torch.zeros((), dtype=torch.float64)  # w [K], b
-
-    def _check(self, counts: Tensor) -> Tensor:
-        if not isinstance(counts, Tensor) or counts.dim() != 2 or counts.shape[1] != self.num_types:
-            got = list(counts.shape) if isinstance(counts, Tensor) else type(counts).__name__
-            raise ValueError(f"counts must have shape [num_graphs, num_types={self.num_types}], got {got}")
-        return counts.double()
-
-    def fit(self, counts: Tensor, y: Tensor) -> "CompositionBaseline":
-        counts, y = self._check(counts).cpu(), torch.as_tensor(y, dtype=torch.float64).cpu().reshape(-1)
-        if counts.shape[0] == 0 or y.numel() != counts.shape[0]:
-            raise ValueError(f"fit needs one target per graph and at least one graph, got {counts.shape[0]} "
-                             f"graphs and {y.numel()} targets")
-        A = torch.cat([counts, torch.ones(len(y), 1, dtype=torch.float64)], 1) if self.bias else counts
-        solution = torch.linalg.lstsq(A, y[:, None], driver="gelsd").solution[:, 0]
-        self.weight = solution[: self.num_types]
-        self.intercept = solution[-1] if self.bias else self.intercept
-        return self
-
-    def predict(self, counts: Tensor) -> Tensor:
-        if self.weight is None:
-            raise ValueError("CompositionBaseline.predict called before fit")
-        counts = self._check(counts)
-        return counts @ self.weight.to(counts.device) + self.intercept.to(counts.device)
-
-    def state_dict(self) -> dict:
-        return {"num_types": self.num_types, "bias": self.bias, "weight": self.weight, "intercept": self.intercept}
-
-    @classmethod
-    def from_state_dict(cls, state: dict) -> "CompositionBaseline":
-        out = cls(state["num_types"], state["bias"])
-        out.weight, out.intercept = state["weight"], state["intercept"]
-        return out
-
-
-class Standardizer:
-    r""":math:`z = (r - \mu) / \sigma` with the mean and (population) standard deviation of the training
-    residuals; ``inverse`` gives :math:`r = \mu + \sigma z`.  A constant residual gets :math:`\sigma = 1`."""
-
-    def __init__(self, mean: float = 0.0, std: float = 1.0):
-        self.mean, self.std = float(mean), float(std)
-
-    def fit(self, r: Tensor) -> "Standardizer":
-        r = torch.as_tensor(r, dtype=torch.float64).reshape(-1)
-        if r.numel() == 0:
-            raise ValueError("Standardizer.fit needs at least one value, got an empty tensor")
-        self.mean, std = float(r.mean()), float(r.std(correction=0))
-        self.std = std if std > 1e-12 * max(1.0, abs(self.mean)) else 1.0
-        return self
-
-    def transform(self, r: Tensor) -> Tensor:
-        return (r - self.mean) / self.std
-
-    def inverse(self, z: Tensor) -> Tensor:
-        return self.mean + self.std * z
-
-    def state_dict(self) -> dict:
-        return {"mean": self.mean, "std": self.std}
 
 
 class GraphLoader:
@@ -183,13 +97,40 @@ class GraphLoader:
             yield batch_graphs([self.graphs[i] for i in idx[self.rank :: W]])
 
 
-def cosine_schedule(step: int, warmup_steps: int, total_steps: int, min_ratio: float = 0.0) -> float:
-    r"""Learning-rate factor at optimiser step :math:`s`: :math:`(s + 1) / s_w` during the warmup, then
-    :math:`\rho + (1 - \rho)\, \tfrac12 (1 + \cos \pi p)` with :math:`p = (s - s_w) / (s_{tot} - s_w)` capped at 1."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    p = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p))
+def lr_factor(step: int, *, warmup_steps: int = 0, total_steps: int | None = None, elapsed_s: float | None = None,
+              budget_s: float | None = None, min_ratio: float = 0.0, decay_start: int = 0) -> float:
+    r"""The learning-rate factor at optimizer step :math:`s` (0-based): a linear warmup times a cosine of the progress,
+
+    $$\lambda(s) = \min\Big(1, \frac{s + 1}{s_w}\Big)\Big(\rho + (1 - \rho)\,\tfrac12\big(1 + \cos \pi \min(p, 1)\big)\Big)$$
+
+    $$p = \max\Big(\frac{\max(0, s - s_0)}{s_{tot} - s_0},\ \frac{t}{t_{budget}}\Big)$$
+
+    over whichever of step progress (``total_steps`` :math:`s_{tot}`) and time progress (``elapsed_s`` :math:`t`
+    of ``budget_s`` :math:`t_{budget}`) are given (at least one).  ``warmup_steps`` :math:`s_w` (0: none);
+    ``min_ratio`` :math:`\rho`, the floor the cosine ends at; ``decay_start`` :math:`s_0`, the step where the
+    cosine starts: 0 (warmup and decay overlap, as in :func:`minignn.edm.train_edm`) or :math:`s_w`
+    (decay after the warmup, as in :class:`Trainer`).  ``elapsed_s`` is ignored without ``budget_s``.
+    Multiply the base learning rate by it, e.g. in ``torch.optim.lr_scheduler.LambdaLR``.
+
+    Book: chapter qm7, section "A network with scalar and vector features".
+    """
+    if total_steps is None and budget_s is None:
+        raise ValueError("lr_factor needs total_steps or budget_s (or both) to measure the progress p")
+    if not 0.0 <= min_ratio <= 1.0:
+        raise ValueError(f"min_ratio must lie in [0, 1], got {min_ratio}")
+    p = 0.0
+    if total_steps is not None:
+        if total_steps < 1:
+            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        p = max(0, step - decay_start) / max(1, total_steps - decay_start)
+    if budget_s is not None:
+        if not budget_s > 0:
+            raise ValueError(f"budget_s must be > 0 seconds, got {budget_s}")
+        if elapsed_s is None:
+            raise ValueError("budget_s was given without elapsed_s: pass the seconds spent so far")
+        p = max(p, elapsed_s / budget_s)
+    warmup = min(1.0, (step + 1) / max(1, warmup_steps))
+    return warmup * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
 
 
 @dataclass
@@ -256,10 +197,10 @@ def _progress(iterable, enabled: bool, **kwargs):
 
 
 def _forward(model: nn.Module, batch: Graph) -> Tensor:
-    out = model(batch)
+    out = call_model(model, batch)
     if not isinstance(out, Tensor) or out.shape not in ((batch.num_graphs,), (batch.num_graphs, 1)):
         got = list(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        raise ValueError(f"model(batch) must return [num_graphs={batch.num_graphs}] (or [num_graphs, 1]), got {got}")
+        raise ValueError(f"the model must return [num_graphs={batch.num_graphs}] (or [num_graphs, 1]) for a batch, got {got}")
     return out.reshape(-1)
 
 
@@ -312,43 +253,6 @@ def evaluate(model, data, baseline=None, standardizer=None, batch_size: int = 25
     return {"mae": float(sums[0] / sums[2]), "rmse": float((sums[1] / sums[2]).sqrt())}
 
 
-def save_checkpoint(path, state: dict) -> Path:
-    """``torch.save(state)`` to a temporary file beside ``path``, then ``os.replace``: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def load_checkpoint(path, map_location="cpu", *, format: str = FORMAT, kind: str = "minignn.train",
-                    missing_hint: str = "") -> dict:
-    """Read a checkpoint with ``torch.load(..., weights_only=True)`` (tensors, dicts, lists, numbers, strings).
-
-    The file must be a dict whose ``"format"`` is ``format``; ``kind`` names it in errors (``"PaiNN"``, ``"EDM"``)
-    and ``missing_hint`` tells how to make a missing file.  Raises FileNotFoundError or ValueError.
-    """
-    path = Path(path)
-    if not path.is_file():
-        what = "checkpoint" if kind == "minignn.train" else f"{kind} checkpoint"
-        raise FileNotFoundError(f"no {what} at {path}{missing_hint}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise ValueError(f"cannot read checkpoint {path} (corrupt or half-written file?): {err}") from err
-    if not isinstance(state, dict) or state.get("format") != format:
-        got = state.get("format") if isinstance(state, dict) else type(state).__name__
-        article = "an" if kind[:1] in "AEIOUaeiou" else "a"
-        raise ValueError(f"{path} is not {article} {kind} checkpoint: expected format {format!r}, got {got!r}")
-    return state
-
-
 def _rng_state() -> dict:
     py, npy = random.getstate(), np.random.get_state()
     return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -382,11 +286,11 @@ def init_distributed(device: str = "cpu") -> tuple[int, int, torch.device]:
 
 
 class Trainer:
-    """Fit ``model`` (``model(batch) -> [num_graphs]``, the standardised residual) to graphs with a scalar ``y``.
+    """Fit ``model`` (``call_model(model, batch) -> [num_graphs]``, the standardised residual) to graphs with a scalar ``y``.
 
     On construction: fits the :class:`CompositionBaseline` and the :class:`Standardizer` on ``train_data``
     (a list of graphs or any sized, indexable dataset), builds the :class:`GraphLoader`, AdamW and the
-    :func:`cosine_schedule`, and wraps the model in DDP under torchrun.  ``fit()`` trains;
+    :func:`lr_factor` schedule, and wraps the model in DDP under torchrun.  ``fit()`` trains;
     ``save(path)`` and ``load(path)`` checkpoint and resume: the continuation is bit-identical, since
     the shuffling depends only on seed and epoch and the RNG states are stored.
     """
@@ -412,8 +316,8 @@ class Trainer:
             raise ValueError(f"{len(train_data)} training graphs are too few for {self.world_size} ranks")
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         warmup, total = round(cfg.warmup_epochs * len(self.loader)), cfg.max_epochs * len(self.loader)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: cosine_schedule(step, warmup, total, cfg.min_lr_ratio))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: lr_factor(
+            step, warmup_steps=warmup, total_steps=total, min_ratio=cfg.min_lr_ratio, decay_start=warmup))
         self.net = self.model  # what the training step calls: the model, or its DDP wrapper
         if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -507,8 +411,10 @@ class Trainer:
                         distributed=self.world_size > 1)
 
     def state_dict(self) -> dict:
-        """Everything needed to resume: only tensors, dicts, lists, numbers and strings (``weights_only``-safe)."""
-        return {"format": FORMAT, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        """Everything needed to resume: only tensors, dicts, lists, numbers and strings (``weights_only``-safe).
+
+        Format ``minignn.train/1``, read back by :func:`minignn.checkpoint.load_checkpoint`."""
+        return {"format": TRAIN_FORMAT, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "step": self.step,
                 "history": asdict(self.history), "config": asdict(self.config), "rng": _rng_state(),
                 "baseline": None if self.baseline is None else self.baseline.state_dict(),
@@ -529,7 +435,7 @@ class Trainer:
         return self
 
     def save(self, path) -> None:
-        """An atomic checkpoint (:func:`save_checkpoint`), written by rank 0 while the other ranks wait."""
+        """An atomic checkpoint (:func:`minignn.checkpoint.save_checkpoint`), written by rank 0; the other ranks wait."""
         if self.rank == 0:
             save_checkpoint(path, self.state_dict())
         if self.world_size > 1:
@@ -564,8 +470,8 @@ class TypeMPNN(nn.Module):
         self.embed = nn.Embedding(num_types, width)
         self.mpnn = MPNN(width, 1, width=width, layers=layers, hidden=hidden, readout="sum")
 
-    def forward(self, g: Graph) -> Tensor:
-        return self.mpnn(self.embed(g.x), g.edge_index, batch=g.batch, num_graphs=g.num_graphs).reshape(-1)
+    def forward(self, x, edge_index, batch=None, num_graphs=None) -> Tensor:
+        return self.mpnn(self.embed(x), edge_index, batch=batch, num_graphs=num_graphs).reshape(-1)
 
 
 def main(argv=None) -> History:

@@ -20,7 +20,7 @@ significant digit, far below the precision of any data set here.)
 A conversion is a multiplication, so the functions accept Python floats, NumPy
 arrays and torch tensors alike, and keep a tensor's dtype and device.
 
-Book: chapter *Conventions*, section "Units".
+Book: chapter conventions, section "Units".
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def convert(value: Any, from_unit: str, to_unit: str) -> Any:
     Returns:
         ``value`` expressed in ``to_unit``, same type and shape.
 
-    Book: chapter *Conventions*, section "Units".
+    Book: chapter conventions, section "Units".
     """
     kind_from, size_from = _kind_and_size(from_unit)
     kind_to, size_to = _kind_and_size(to_unit)

@@ -10,8 +10,9 @@ Accepted inputs: ``(z, pos)`` tensors, a :class:`minignn.datasets.Molecule`, a
 them back to elements), or a batch of such graphs (shown in a grid).  Every function
 returns the ``py3Dmol.view``; in Jupyter it displays itself.
 
-Book: chapter *QM7*, section "Looking at molecules"; chapter *Diffusion models* (generated molecules, and
-:func:`show_trajectory` for a reverse trajectory).
+:func:`show_trajectory` animates a reverse trajectory of the diffusion chapter.
+
+Book: chapter qm7, section "The data"; chapter diffusion, sections "Generating molecules" and "A reverse trajectory".
 """
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
-"""Baselines (minignn.baselines): Coulomb matrices against the formula and the QM7 file, KRR against closed forms."""
+"""Baselines (minignn.baselines): composition fit against numpy, Coulomb matrices against the formula and the QM7 file,
+KRR against closed forms."""
 
+import collections
+
+import numpy as np
 import pytest
 import torch
 
-from minignn.baselines import (KernelRidge, composition_baseline, coulomb_matrix, fit_kernel_ridge, laplacian_kernel,
-                               mean_baseline, sorted_coulomb_features)
+from minignn.baselines import (CompositionBaseline, KernelRidge, Standardizer, composition, composition_baseline,
+                               coulomb_matrix, fit_kernel_ridge, laplacian_kernel, mean_baseline,
+                               sorted_coulomb_features)
 from minignn.datasets.molecules import Molecule
+from minignn.graph import Graph, batch
 from minignn.testing import random_molecule
 
 BOHR = 0.529177210903  # Angstrom per Bohr (CODATA 2018), written out here as an independent oracle
@@ -122,3 +128,73 @@ def test_bad_inputs():
         KernelRidge(1.0, 0.1).predict(pos)
     with pytest.raises(ValueError, match="at least one training target"):
         mean_baseline(torch.zeros(0), 3)
+
+
+# -- composition, per-type linear baseline, standardisation ---------------------------------------
+def typed_graphs(num_graphs, num_types, seed=0):
+    """Graphs of 1 to 7 nodes with random integer types in x (no edges: the composition ignores them)."""
+    gen = torch.Generator().manual_seed(seed)
+    sizes = torch.randint(1, 8, (num_graphs,), generator=gen).tolist()
+    return [Graph(edge_index=torch.empty(2, 0, dtype=torch.int64), x=torch.randint(0, num_types, (n,), generator=gen))
+            for n in sizes]
+
+
+def test_composition_matches_a_loop():
+    graphs = typed_graphs(5, num_types=4, seed=1)
+    counts = composition(batch(graphs), 4)
+    for g, row in zip(graphs, counts):
+        loop = collections.Counter(g.x.tolist())
+        assert row.tolist() == [loop[k] for k in range(4)]
+    assert torch.equal(composition(graphs[0], 4), counts[:1])  # a single graph gives [1, K]
+    with pytest.raises(ValueError, match=r"node types must lie in \[0, 1\], got \[0, 3\]"):
+        composition(Graph(edge_index=torch.empty(2, 0, dtype=torch.int64), x=torch.tensor([0, 3, 1])), 2)
+    with pytest.raises(ValueError, match=r"integer node types x \[num_nodes\], got None"):
+        composition(Graph(edge_index=torch.empty(2, 0, dtype=torch.int64), num_nodes=2), 3)
+    with pytest.raises(ValueError, match=r"got torch.float32 \[3, 4\] \(or use baseline=False\)"):
+        composition(Graph(edge_index=torch.empty(2, 0, dtype=torch.int64), x=torch.zeros(3, 4)), 4)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_composition_baseline_recovers_known_weights(bias):
+    counts = torch.randint(0, 6, (40, 4), generator=torch.Generator().manual_seed(0)).double()
+    w, b = torch.tensor([-3.5, 1.25, 0.5, 7.0], dtype=torch.float64), (2.0 if bias else 0.0)
+    fit = CompositionBaseline(4, bias=bias).fit(counts, counts @ w + b)
+    torch.testing.assert_close(fit.weight, w, rtol=0, atol=1e-10)
+    assert abs(float(fit.intercept) - b) < 1e-10
+    torch.testing.assert_close(fit.predict(counts), counts @ w + b, rtol=0, atol=1e-10)
+    again = CompositionBaseline.from_state_dict(fit.state_dict())
+    assert torch.equal(again.predict(counts), fit.predict(counts))
+
+
+def test_composition_baseline_matches_numpy_lstsq_on_noisy_targets():
+    gen = torch.Generator().manual_seed(1)
+    counts = torch.randint(0, 5, (30, 3), generator=gen).double()
+    noise = 0.1 * torch.randn(30, generator=gen, dtype=torch.float64)
+    y = counts @ torch.tensor([1.0, -2.0, 0.3], dtype=torch.float64) + noise
+    A = np.concatenate([counts.numpy(), np.ones((30, 1))], axis=1)
+    oracle = np.linalg.lstsq(A, y.numpy(), rcond=None)[0]
+    fit = CompositionBaseline(3).fit(counts, y)
+    np.testing.assert_allclose(torch.cat([fit.weight, fit.intercept[None]]).numpy(), oracle, atol=1e-12)
+
+
+def test_composition_baseline_errors():
+    with pytest.raises(ValueError, match="before fit"):
+        CompositionBaseline(3).predict(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"counts must have shape \[num_graphs, num_types=3\], got \[2, 4\]"):
+        CompositionBaseline(3).fit(torch.zeros(2, 4), torch.zeros(2))
+    with pytest.raises(ValueError, match="at least one graph"):
+        CompositionBaseline(3).fit(torch.zeros(0, 3), torch.zeros(0))
+    with pytest.raises(ValueError, match="one target per graph"):
+        CompositionBaseline(3).fit(torch.zeros(4, 3), torch.zeros(3))
+
+
+def test_standardizer_round_trip():
+    r = 5.0 + 3.0 * torch.randn(100, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    s = Standardizer().fit(r)
+    z = s.transform(r)
+    assert abs(float(z.mean())) < 1e-12 and abs(float(z.std(correction=0)) - 1) < 1e-12
+    torch.testing.assert_close(s.inverse(z), r, rtol=0, atol=1e-12)
+    assert Standardizer(**s.state_dict()).state_dict() == s.state_dict()
+    assert Standardizer().fit(torch.full((5,), 2.0)).std == 1.0  # a constant residual: no division by zero
+    with pytest.raises(ValueError, match="at least one value"):
+        Standardizer().fit(torch.zeros(0))

@@ -5,6 +5,7 @@ import json
 import pathlib
 import re
 
+import nbformat
 import pytest
 import yaml
 
@@ -94,3 +95,45 @@ def test_notebook_runs_on_one_torch_thread(nb):
 def test_notebook_has_no_machine_specific_paths(nb):
     src = nb.read_text()
     assert not re.search(r"(/tmp/|/root/|/home/|/Users/|/work/)", src), f"{nb.name} holds an absolute path"
+
+
+# -- "Book:" back-links in the package ------------------------------------------------------------------------
+BOOK_REF = re.compile(r'chapters? ([a-z0-9]+)(?:(?:, | and )([a-z0-9]+))*(?:, sections? ("[^"]+")(?: and ("[^"]+"))?)?')
+
+
+def _headings(stem: str) -> set:
+    path = ROOT / "book" / (f"{stem}.ipynb" if (ROOT / "book" / f"{stem}.ipynb").is_file() else f"{stem}.md")
+    if path.suffix == ".ipynb":
+        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    else:
+        text = path.read_text()
+    return {m.group(1).strip() for m in re.finditer(r"^#{1,4}\s+(.+)$", text, re.M)}
+
+
+def book_lines():
+    for path in sorted((ROOT / "minignn").rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if line.strip().startswith("Book:"):
+                yield f"{path.relative_to(ROOT)}:{number}", line.strip()
+
+
+def test_every_book_line_names_a_chapter_and_sections_that_exist():
+    """Docstrings end with ``Book: chapter <file>, section "<heading>".`` (or ``sections "A" and "B"``, several
+    references separated by ``;``, or ``chapters a and b``): one format, and every heading exists in the book."""
+    lines = list(book_lines())
+    assert len(lines) > 100
+    fmt = re.compile(r'^Book: (chapter [a-z0-9]+(, sections? "[^"]+"( and "[^"]+")?)?|chapters [a-z0-9]+(, [a-z0-9]+)*'
+                     r' and [a-z0-9]+( \([^)]*\))?)(; chapter [a-z0-9]+(, sections? "[^"]+"( and "[^"]+")?)?)*\.$')
+    bad = [f"{where}: {line}" for where, line in lines if not fmt.match(line)]
+    assert not bad, "Book: lines in another format:\n" + "\n".join(bad)
+    missing = []
+    for where, line in lines:
+        for ref in line[len("Book: "):].rstrip(".").split("; "):
+            chapters = re.findall(r"\b([a-z0-9]+)(?=,|$| and| \()", ref.split(", section")[0].replace("chapters ", "").replace("chapter ", ""))
+            for stem in chapters:
+                if not ((ROOT / "book" / f"{stem}.ipynb").is_file() or (ROOT / "book" / f"{stem}.md").is_file()):
+                    missing.append(f"{where}: no chapter {stem!r}")
+            for section in re.findall(r'"([^"]+)"', ref):
+                if section not in _headings(chapters[0]):
+                    missing.append(f"{where}: chapter {chapters[0]} has no section {section!r}")
+    assert not missing, "\n".join(missing)

@@ -25,7 +25,7 @@ PAGE = ROOT / "book" / "conventions.md"
 F64 = torch.float64
 REF = re.compile(r"`(tests/[\w/]+\.py)::(\w+(?:::\w+)?)`")
 TESTS_LINE = re.compile(r"^Tests?: (`tests/[\w/]+\.py::\w+(?:::\w+)?`)(, `tests/[\w/]+\.py::\w+(?:::\w+)?`)*$")
-TOPICS = ["Edges", "Scatter", "Laplacian", "Units", "QM7", "QM9", "Spherical harmonics", "Rotations", "Random seeds"]
+TOPICS = ["Edges", "Calling models", "Scatter", "Laplacian", "Units", "QM7", "QM9", "Spherical harmonics", "Rotations", "Random seeds"]
 
 
 def sections():
@@ -218,3 +218,129 @@ def test_every_qm7_number_uses_fold_0_of_the_stratified_folds():
     assert loads and loads[0] == 'folds="stratified"', loads  # the data every number of the chapter uses
     assert all("folds=" in args for args in loads)  # no load relies on what the file happens to contain
     assert "qm7.split(0)" in code and "pre.split_of(qm7)" in code
+
+
+# -- one calling convention -----------------------------------------------------------------------------
+ROLES = {"x": 0, "h": 0, "s": 0, "v": 0, "features": 0, "pos": 1, "edge_index": 2, "nerve": 2}
+
+
+def public_modules():
+    import pkgutil
+
+    import minignn
+
+    for info in pkgutil.iter_modules(minignn.__path__):
+        yield importlib.import_module(f"minignn.{info.name}")
+
+
+def public_models():
+    """Every public nn.Module of minignn (a name in a module's ``__all__``) whose forward reads a graph or positions."""
+    import inspect
+
+    seen = {}
+    for module in public_modules():
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if inspect.isclass(obj) and issubclass(obj, torch.nn.Module) and obj.__module__ == module.__name__:
+                params = list(inspect.signature(obj.forward).parameters)[1:]
+                if {"pos", "edge_index", "nerve"} & set(params):
+                    seen[f"{module.__name__}.{name}"] = params
+    return seen
+
+
+def test_every_model_takes_features_then_positions_then_the_graph():
+    models = public_models()
+    assert {"minignn.mpnn.MPNN", "minignn.equivariant.EGNN", "minignn.painn.PaiNN", "minignn.edm.EDM",
+            "minignn.laplacian.GCNConv", "minignn.nerve.NerveLayer"} <= set(models)
+    for name, params in models.items():
+        head = [p for p in params if p in ROLES]
+        assert params[: len(head)] == head, f"{name}{tuple(params)}: features, pos and edge_index must come first"
+        roles = [ROLES[p] for p in head]
+        assert roles == sorted(roles), f"{name}{tuple(params)}: the order is features, pos, edge_index"
+
+
+def test_checkers_take_and_pass_features_positions_graph():
+    import inspect
+
+    from minignn import testing
+
+    for name in ("check_euclidean", "assert_euclidean", "check_permutation", "assert_permutation"):
+        params = list(inspect.signature(getattr(testing, name)).parameters)
+        assert params[:4] == ["fn", "x", "pos", "edge_index"], (name, params)
+    pos, x, ei = testing.random_molecule(6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    seen = []
+    testing.check_euclidean(lambda *a: seen.append(tuple(t.shape for t in a)) or a[1].sum(), x, pos, ei)
+    assert set(seen) == {(tuple(x.shape), tuple(pos.shape), tuple(ei.shape))}
+
+
+def test_no_chapter_reorders_arguments_for_a_checker():
+    """No chapter wraps a model in a lambda that only permutes its arguments (``lambda p, x, e: m(x, p, e)``)."""
+    reorder = re.compile(r"lambda\s+(\w+)\s*,\s*(\w+)\s*(?:,\s*(\w+)\s*)?:\s*\w+(?:\.\w+)*\(([^()]*)\)")
+    offenders = []
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        for m in reorder.finditer(code):
+            params = [g for g in m.groups()[:3] if g]
+            args = [a.strip() for a in m.group(4).split(",") if a.strip()]
+            if sorted(args) == sorted(params) and args != params:
+                offenders.append(f"{path.name}: {m.group(0)}")
+    assert not offenders, offenders
+
+
+def test_call_model_is_the_one_place_a_graph_meets_a_model():
+    from minignn.graph import Graph, batch, call_model
+    from minignn.painn import PaiNN
+    from minignn.train import TypeMPNN
+
+    pos = torch.tensor([[0.0, 0, 0], [1.1, 0, 0], [0, 1.2, 0]], dtype=torch.float64)
+    g = Graph(edge_index=torch.tensor([[0, 1, 0, 2], [1, 0, 2, 0]]), x=torch.tensor([0, 1, 1]), pos=pos)
+    two = batch([g, g])
+    painn = PaiNN(num_types=2, width=4, layers=1, num_basis=3, cutoff=3.0).double()
+    torch.testing.assert_close(call_model(painn, two), painn(two.x, two.pos, two.edge_index, batch=two.batch,
+                                                              num_graphs=2), rtol=0, atol=0)
+    mpnn = TypeMPNN(2, width=4, layers=1, hidden=4)
+    torch.testing.assert_close(call_model(mpnn, two), mpnn(two.x, two.edge_index, batch=two.batch, num_graphs=2))
+    with pytest.raises((ValueError, AttributeError, TypeError)):
+        painn(two)  # a model does not take a Graph itself
+    with pytest.raises(ValueError, match="reads positions but the graph has no pos"):
+        call_model(painn, g.replace(pos=None))
+
+
+def test_layers_run_by_a_validated_model_do_not_validate_again(monkeypatch):
+    """A model checks edge_index and pos once; its layers (``propagate``) trust them."""
+    import minignn.geometry
+    import minignn.graph
+    from minignn import equivariant, mpnn as mpnn_module
+    from minignn.edm import EDM, EDMConfig
+    from minignn.neighbours import fully_connected
+
+    calls = {"edge_index": 0, "pos": 0}
+    check_ei, check_pos = minignn.graph.check_edge_index, minignn.geometry.check_pos
+
+    def counting_ei(*a, **k):
+        calls["edge_index"] += 1
+        return check_ei(*a, **k)
+
+    def counting_pos(*a, **k):
+        calls["pos"] += 1
+        return check_pos(*a, **k)
+
+    for module in (mpnn_module, equivariant, importlib.import_module("minignn.edm")):
+        for name, fn in (("check_edge_index", counting_ei), ("check_pos", counting_pos)):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, fn)
+    x, pos, ei = torch.randn(5, 3), torch.randn(5, 3), fully_connected(5)
+    net = equivariant.EGNN(3, width=4, layers=4)
+    net(x, pos, ei)
+    assert calls == {"edge_index": 1, "pos": 1}, calls
+    calls.update(edge_index=0, pos=0)
+    mp = mpnn_module.MPNN(3, 2, width=4, layers=3, hidden=4)
+    mp(x, ei)
+    assert calls["edge_index"] == 1, calls
+    calls.update(edge_index=0, pos=0)
+    edm = EDM(EDMConfig(width=4, layers=3), torch.tensor([5]))
+    f = edm.eps_model(torch.zeros(5, dtype=torch.int64), ei)
+    checked = dict(calls)
+    for t in (0.9, 0.5, 0.1):  # a sampler's calls: no validation at all
+        f(torch.randn(5, 8), torch.full((5,), t))
+    assert calls == checked and checked["edge_index"] == 1, calls

@@ -284,7 +284,10 @@ def test_qm7_download_goes_to_the_cache(monkeypatch):
     assert len(calls) == 1
 
 
-def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
+def test_the_cache_writes_through_the_one_atomic_writer(tmp_path):
+    from minignn.checkpoint import atomic_write  # tested there: failures leave the old file, mode 0644
+
+    assert cache.atomic_write is atomic_write
     target = tmp_path / "file.bin"
     target.write_text("old")
 

@@ -5,6 +5,7 @@ loss, per-molecule evaluation for batches, exact binomial frequencies for p(n), 
 initial noise for the deterministic sampler.  Statistical checks allow NSIGMA = 5 standard errors (seeds fixed).
 """
 
+import functools
 import math
 
 import pytest
@@ -80,12 +81,11 @@ def test_denoiser_is_equivariant_in_positions_and_invariant_in_types(dtype):
     pos, x, _ = random_molecule(9, 5, generator=gen(1), dtype=dtype)
     edge_index = fully_connected(9)
 
-    def fn(pos, x, edge_index):
-        return model(pos, 0.25 * x, 0.4, None, edge_index)
-
-    eps_pos, eps_h = fn(pos, x, edge_index)
+    h = 0.25 * x
+    eps_pos, eps_h = model(h, pos, edge_index, t=0.4)
     assert eps_pos.abs().max() > 0.1 and eps_h.abs().max() > 0.1  # the check sees real outputs
-    report = check_euclidean(fn, pos, x, edge_index, outputs=("equivariant", "invariant"), trials=2, generator=gen(2))
+    report = check_euclidean(functools.partial(model, t=0.4), h, pos, edge_index, outputs=("equivariant", "invariant"),
+                             trials=2, generator=gen(2))
     assert set(report) == {"rotation", "reflection", "translation", "permutation"}
     assert max(report.values()) <= default_tolerance(dtype), report
 
@@ -95,20 +95,19 @@ def test_a_non_equivariant_denoiser_fails_the_same_check():
     model = small_model(F64)
     pos, x, _ = random_molecule(9, 5, generator=gen(1), dtype=F64)
 
-    def fn(pos, x, edge_index):
-        eps_pos, eps_h = model(pos, 0.25 * x + 0.1 * pos[:, :1], 0.4, None, edge_index)
-        return eps_pos, eps_h
+    def fn(x, pos, edge_index):
+        return model(0.25 * x + 0.1 * pos[:, :1], pos, edge_index, t=0.4)
 
-    report = check_euclidean(fn, pos, x, fully_connected(9), outputs=("equivariant", "invariant"), generator=gen(2))
+    report = check_euclidean(fn, x, pos, fully_connected(9), outputs=("equivariant", "invariant"), generator=gen(2))
     assert report["rotation"] > 1e-3
 
 
 def test_position_output_has_zero_mean_and_ignores_translations():
     model = small_model(F64)
     pos, x, _ = random_molecule(7, 5, generator=gen(3), dtype=F64)
-    eps_pos, eps_h = model(pos, 0.25 * x, torch.tensor(0.7, dtype=F64))
+    eps_pos, eps_h = model(0.25 * x, pos, t=torch.tensor(0.7, dtype=F64))
     assert eps_pos.mean(0).abs().max() < 1e-15
-    eps_pos2, eps_h2 = model(pos + torch.tensor([5.0, -3.0, 2.0], dtype=F64), 0.25 * x, 0.7)
+    eps_pos2, eps_h2 = model(0.25 * x, pos + torch.tensor([5.0, -3.0, 2.0], dtype=F64), t=0.7)
     assert (eps_pos2 - eps_pos).abs().max() < 1e-12 and (eps_h2 - eps_h).abs().max() < 1e-12
 
 
@@ -117,15 +116,15 @@ def test_batch_equals_molecule_by_molecule():
     (p1, x1, _), (p2, x2, _) = random_molecule(5, 5, generator=gen(4), dtype=F64), random_molecule(7, 5, generator=gen(5), dtype=F64)
     batch = torch.tensor([0] * 5 + [1] * 7)
     t = torch.tensor([0.2] * 5 + [0.9] * 7, dtype=F64)
-    eps_pos, eps_h = model(torch.cat([p1, p2]), 0.25 * torch.cat([x1, x2]), t, batch)
+    eps_pos, eps_h = model(0.25 * torch.cat([x1, x2]), torch.cat([p1, p2]), t=t, batch=batch)
     for sl, p, x, tt in ((slice(0, 5), p1, x1, 0.2), (slice(5, 12), p2, x2, 0.9)):
-        one_pos, one_h = model(p, 0.25 * x, tt)
+        one_pos, one_h = model(0.25 * x, p, t=tt)
         assert (eps_pos[sl] - one_pos).abs().max() < 1e-12 and (eps_h[sl] - one_h).abs().max() < 1e-12
 
 
 def test_single_atom_molecule_has_no_edges_and_zero_position_noise():
     model = small_model(F64)
-    eps_pos, eps_h = model(torch.randn(1, 3, dtype=F64), torch.eye(5, dtype=F64)[:1] * 0.25, 0.5)
+    eps_pos, eps_h = model(torch.eye(5, dtype=F64)[:1] * 0.25, torch.randn(1, 3, dtype=F64), t=0.5)
     assert torch.equal(eps_pos, torch.zeros(1, 3, dtype=F64)) and torch.isfinite(eps_h).all()
 
 
@@ -160,8 +159,8 @@ def test_loss_draws_zero_com_noise_and_matches_the_closed_form():
     model = small_model(F64)
     pos, h, batch = encode(mols, model.atom_types, 0.25, F64)
     seen = []
-    forward = model.forward
-    model.forward = lambda p, *a, **k: (seen.append(p), forward(p, *a, **k))[1]
+    eps = model.eps  # what the loss calls, on validated inputs
+    model.eps = lambda h_, p, *a: (seen.append(p), eps(h_, p, *a))[1]
     edm_loss(model, pos, h, batch, generator=gen(6))
     assert com(seen[0], batch, 4).abs().max() < 1e-14  # x_t lies in the subspace
     # closed form with given t and noise
@@ -169,7 +168,7 @@ def test_loss_draws_zero_com_noise_and_matches_the_closed_form():
     noise = remove_com(torch.randn(14, 8, dtype=F64, generator=gen(7)), batch)
     ab = model.schedule.alpha_bar(t)[batch][:, None]
     x_t = ab.sqrt() * torch.cat([pos, h], 1) + (1 - ab).sqrt() * noise
-    eps_pos, eps_h = forward(x_t[:, :3], x_t[:, 3:], t[batch], batch)
+    eps_pos, eps_h = model(x_t[:, 3:], x_t[:, :3], t=t[batch], batch=batch)
     expected = (noise - torch.cat([eps_pos, eps_h], 1)).square().mean()
     assert abs(edm_loss(model, pos, h, batch, t=t, noise=noise).detach().item() - expected.item()) < 1e-14
 
@@ -178,8 +177,8 @@ def test_loss_draws_zero_com_noise_and_matches_the_closed_form():
 def test_every_sampler_step_keeps_zero_com(sampler):
     """Even a denoiser whose position output has a mean (here: a constant drift) is projected back."""
     model = small_model(F64)
-    forward = model.forward
-    model.forward = lambda *a, **k: (lambda out: (out[0] + 0.7, out[1]))(forward(*a, **k))
+    eps = model.eps  # what the samplers call, on validated inputs
+    model.eps = lambda *a: (lambda out: (out[0] + 0.7, out[1]))(eps(*a))
     mols, traj, counts = sample_molecules(model, 6, gen(8), steps=12, sampler=sampler, return_trajectory=True)
     batch = torch.repeat_interleave(torch.arange(6), counts)
     assert traj.shape == (13, int(counts.sum()), 8)
@@ -228,9 +227,9 @@ def test_stochastic_sampler_output_is_rotation_invariant_in_distribution():
     model = small_model()
     dev, se = gyration_anisotropy(sample_molecules(model, 400, gen(13), steps=20))
     assert torch.all(dev.abs() <= NSIGMA * se), (dev, se)
-    forward = model.forward
+    eps = model.eps  # what the sampler calls, on validated inputs
     axis = torch.tensor([1.0, 0.0, 0.0])
-    model.forward = lambda p, *a, **k: (lambda out: (out[0] + 2.0 * p * axis, out[1]))(forward(p, *a, **k))
+    model.eps = lambda h, p, *a: (lambda out: (out[0] + 2.0 * p * axis, out[1]))(eps(h, p, *a))
     dev, se = gyration_anisotropy(sample_molecules(model, 400, gen(13), steps=20))
     assert (dev.abs() / se).max() > 4 * NSIGMA
 
@@ -287,7 +286,7 @@ def test_checkpoint_round_trip(tmp_path):
     assert info == {"note": "test"} and not loaded.training
     assert torch.equal(loaded.atom_counts.histogram, model.atom_counts.histogram)
     pos, x, _ = random_molecule(6, 5, generator=gen(17), dtype=torch.float32)
-    for a, b in zip(model(pos, 0.25 * x, 0.5), loaded(pos, 0.25 * x, 0.5)):
+    for a, b in zip(model(0.25 * x, pos, t=0.5), loaded(0.25 * x, pos, t=0.5)):
         assert torch.equal(a, b)
     torch.save({"format": "something else"}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not an EDM checkpoint"):
@@ -310,10 +309,12 @@ def _bad_calls():
         (lambda: AtomCountDistribution(torch.tensor([3])).sample(0), "num must be an integer >= 1"),
         (lambda: AtomCountDistribution.from_histogram([1, 2]), "entry 0 zero"),
         (lambda: EDM(EDMConfig(pos_reduce="max")), "pos_reduce"),
-        (lambda: model(p5, h5[:, :4], 0.5), r"h must have shape \[num_atoms=5, K=5\]"),
-        (lambda: model(p5[:, :2], h5, 0.5), r"pos must have shape \[num_atoms, 3\]"),
-        (lambda: model(p5, h5, torch.rand(4)), "one time per atom"),
-        (lambda: model(p5, h5, 0.5, torch.zeros(5, dtype=torch.int32)), "batch must be an int64"),
+        (lambda: model(h5[:, :4], p5, t=0.5), r"h must be a torch.float32 tensor of shape \[num_atoms=5, K=5\]"),
+        (lambda: model(h5, p5[:, :2], t=0.5), r"pos must be a floating tensor of shape \[num_nodes, 3\]"),
+        (lambda: model(h5, p5, t=torch.rand(4)), "one time per atom"),
+        (lambda: model(h5, p5, t=1.5), r"diffusion time t must lie in \[0, 1\]"),
+        (lambda: model(h5, p5, t=0.5, batch=torch.zeros(5, dtype=torch.int32)), "batch must be an int64"),
+        (lambda: model(h5, p5, torch.tensor([[0], [5]]), t=0.5), r"edge_index refers to nodes in \[0, 5\]"),
         (lambda: edm_loss(model, pos + 1.0, h, batch), "zero centre of mass"),
         (lambda: edm_loss(model, pos, h, batch, t=torch.rand(14)), "one time per molecule"),
         (lambda: edm_loss(model, pos, h, batch[:-1]), r"batch must be an int64 tensor \[14\]"),
@@ -331,10 +332,10 @@ def _bad_calls():
     ]
 
 
-@pytest.mark.parametrize("k", range(24))
+@pytest.mark.parametrize("k", range(26))
 def test_bad_input_raises_value_error(k):
     calls = _bad_calls()
-    assert len(calls) == 24
+    assert len(calls) == 26
     call, match = calls[k]
     with pytest.raises(ValueError, match=match):
         call()
@@ -381,3 +382,96 @@ def test_benchmark_record_is_the_table_the_chapter_reads(tmp_path):
     assert fields["targets"].startswith("atom_stability 91.2% < 95%; mol_stability 30.0% < 60%; validity 60.0% < 80%; "
                                         "uniqueness 95.0% >= 90%")
     assert fields["targets"].endswith("100 molecules in 41.0 s < 60 s")
+
+
+# -- the options measured by the QM9 ablations (distance features, x0, bond head, low-noise times) -------------
+
+@pytest.mark.parametrize("options", [dict(rbf=8), dict(parametrization="x0"), dict(bond_head=True),
+                                     dict(rbf=8, parametrization="x0", bond_head=True)])
+def test_every_option_keeps_the_denoiser_equivariant(options):
+    model = small_model(F64, **options)
+    pos, x, _ = random_molecule(9, 5, generator=gen(1), dtype=F64)
+    report = check_euclidean(functools.partial(model, t=0.3), 0.25 * x, pos, fully_connected(9),
+                             outputs=("equivariant", "invariant"), trials=2, generator=gen(2))
+    assert max(report.values()) <= 1e-12, report
+
+
+def test_x0_parametrization_converts_to_eps_by_the_forward_formula():
+    """eps = (x_t - alpha x0_theta) / sigma, and the loss is clamp(SNR, 0.05, 1.5) ||x0 - x0_theta||^2 (EQGAT-diff)."""
+    model = small_model(F64, parametrization="x0")
+    mols = tiny_molecules()
+    pos, h, batch = encode(mols, model.atom_types, 0.25, F64)
+    t = torch.tensor([0.01, 0.3, 0.6, 0.95], dtype=F64)
+    noise = remove_com(torch.randn(14, 8, dtype=F64, generator=gen(7)), batch)
+    ab = model.schedule.alpha_bar(t)[batch][:, None]
+    x0 = torch.cat([pos, h], 1)
+    x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+    x0_pos, x0_h, _ = model.network(x_t[:, 3:], x_t[:, :3], fully_connected(mols.num_atoms), t[batch], batch, 4)
+    eps_pos, eps_h = model(x_t[:, 3:], x_t[:, :3], t=t[batch], batch=batch)
+    torch.testing.assert_close(torch.cat([eps_pos, eps_h], 1),
+                               (x_t - ab.sqrt() * torch.cat([x0_pos, x0_h], 1)) / (1 - ab).sqrt(), rtol=0, atol=1e-12)
+    snr = (ab / (1 - ab)).clamp(0.05, 1.5)
+    expected = (snr * (x0 - torch.cat([x0_pos, x0_h], 1)).square()).mean()
+    assert abs(edm_loss(model, pos, h, batch, t=t, noise=noise).item() - expected.item()) < 1e-12
+
+
+def test_bond_classes_are_the_inferred_bonds_of_every_pair():
+    """The bond head's targets: the orders of minignn.metrics.infer_bonds, for every ordered pair (a loop oracle)."""
+    from minignn.edm import bond_classes
+    from minignn.metrics import infer_bonds
+
+    mols = tiny_molecules()
+    table, offsets = bond_classes(mols)
+    pairs, orders = infer_bonds(mols.z, mols.pos, mols.ptr)
+    bonded = {(int(a), int(b)): int(o) for (a, b), o in zip(pairs, orders)}
+    assert len(bonded) == 4 + 2 + 3 + 1  # C-H x4, O-H x2, N-H x3, F-H
+    for m in range(len(mols)):
+        start, n = int(mols.ptr[m]), int(mols.num_atoms[m])
+        for a in range(n):
+            for b in range(n):
+                key = (min(start + a, start + b), max(start + a, start + b))
+                assert int(table[offsets[m] + a * n + b]) == (bonded.get(key, 0) if a != b else 0)
+
+
+def test_bond_loss_is_the_cross_entropy_of_the_edge_classes():
+    model = small_model(F64, bond_head=True)
+    mols = tiny_molecules()
+    pos, h, batch = encode(mols, model.atom_types, 0.25, F64)
+    ei = fully_connected(mols.num_atoms)
+    t = torch.tensor([0.2, 0.4, 0.6, 0.8], dtype=F64)
+    noise = remove_com(torch.randn(14, 8, dtype=F64, generator=gen(3)), batch)
+    bonds = torch.randint(0, 4, (ei.shape[1],), generator=gen(4))
+    plain = edm_loss(model, pos, h, batch, t=t, noise=noise, edge_index=ei)
+    with_bonds = edm_loss(model, pos, h, batch, t=t, noise=noise, edge_index=ei, bonds=bonds, bond_weight=0.5)
+    ab = model.schedule.alpha_bar(t)[batch][:, None]
+    x_t = ab.sqrt() * torch.cat([pos, h], 1) + (1 - ab).sqrt() * noise
+    *_, logits = model.network(x_t[:, 3:], x_t[:, :3], ei, t[batch], batch, 4, return_bonds=True)
+    ce = -torch.log_softmax(logits, -1)[torch.arange(len(bonds)), bonds].mean()
+    assert abs((with_bonds - plain).item() - 0.5 * ce.item()) < 1e-12
+    with pytest.raises(ValueError, match="no bond head"):
+        edm_loss(small_model(F64), pos, h, batch, bonds=bonds, edge_index=ei)
+    with pytest.raises(ValueError, match=r"one class per edge, shape \[.*\]"):
+        edm_loss(model, pos, h, batch, bonds=bonds[:-1], edge_index=ei)
+
+
+def test_low_noise_times_follow_beta_1_2():
+    """t = 1 - sqrt(1 - u): density 2 (1 - t), mean 1/3, P(t < 0.1) = 0.19 (against 0.1 uniform)."""
+    from minignn.edm import draw_times
+
+    t = draw_times(200_000, "low_noise", gen(5), F64)
+    assert 0 <= float(t.min()) and float(t.max()) <= 1
+    assert abs(float(t.mean()) - 1 / 3) < 3e-3
+    assert abs(float((t < 0.1).double().mean()) - 0.19) < 3e-3
+    u = draw_times(200_000, "uniform", gen(5), F64)
+    assert abs(float(u.mean()) - 0.5) < 3e-3
+    with pytest.raises(ValueError, match="time_sampling must be one of"):
+        draw_times(3, "beta")
+
+
+def test_training_with_every_option_runs_and_lowers_the_loss():
+    mols = tiny_molecules()
+    model = small_model(visible=False, counts=mols.num_atoms, rbf=8, parametrization="x0", bond_head=True)
+    log = train_edm(model, mols, steps=40, batch_size=4, lr=3e-3, generator=gen(6), time_sampling="low_noise",
+                    ema_decay=None)
+    assert all(math.isfinite(v) for v in log.losses)
+    assert sum(log.losses[-10:]) < sum(log.losses[:10])

@@ -185,25 +185,26 @@ def test_egnn_layer_without_autograd_equals_the_plain_path(dtype, edge_dim, pos_
 
 # -- symmetry: every layer and model, float64 and float32 ----------------------
 def _models():
-    """name -> (builder(dtype) -> fn(pos, x, edge_index), output kinds, levels)."""
+    """name -> (builder(dtype) -> fn(x, pos, edge_index), output kinds, levels).  Models are passed as they are
+    (the package's calling convention); the feature functions of positions are closures over their faces."""
     rbf = lambda dt: BesselBasis(4, 3.0).to(dt)  # noqa: E731
 
     def mpnn(**kw):
-        return lambda dt: (lambda m: lambda p, x, e: m(x, p, e))(InvariantMPNN(4, width=8, hidden=16, cutoff=3.0, **kw).to(dt))
+        return lambda dt: InvariantMPNN(4, width=8, hidden=16, cutoff=3.0, **kw).to(dt)
 
     def grad(energy):
-        return lambda dt: (lambda m: lambda p, x, e: m(x, p, e))(GradientForceModel(energy.to(dt)).eval())
+        return lambda dt: GradientForceModel(energy.to(dt)).eval()
 
     return {
-        "angle_features": (lambda dt: lambda p, x, e: angle_features(p, angle_faces(e, p.shape[0])), "invariant", "edges"),
+        "angle_features": (lambda dt: lambda x, p, e: angle_features(p, angle_faces(e, p.shape[0])), "invariant", "edges"),
         "torsion_features(chiral=False)": (
-            lambda dt: lambda p, x, e: torsion_features(p, torsion_faces(e, p.shape[0]), chiral=False), "invariant", "edges"),
+            lambda dt: lambda x, p, e: torsion_features(p, torsion_faces(e, p.shape[0]), chiral=False), "invariant", "edges"),
         "torsion_features(chiral=True)": (
-            lambda dt: lambda p, x, e: torsion_features(p, torsion_faces(e, p.shape[0])).unbind(-1),
+            lambda dt: lambda x, p, e: torsion_features(p, torsion_faces(e, p.shape[0])).unbind(-1),
             ("invariant", "pseudoscalar"), "edges"),
-        "edge_invariants": (lambda dt: (lambda b: lambda p, x, e: edge_invariants(p, e, b, True, True, False))(rbf(dt)),
+        "edge_invariants": (lambda dt: (lambda b: lambda x, p, e: edge_invariants(p, e, b, True, True, False))(rbf(dt)),
                             "invariant", "edges"),
-        "InvariantLayer": (lambda dt: (lambda lay, b: lambda p, x, e: lay(x, e, edge_invariants(p, e, b, True)))(
+        "InvariantLayer": (lambda dt: (lambda lay, b: lambda x, p, e: lay(x, e, edge_invariants(p, e, b, True)))(
             InvariantLayer(4, 12, 16).to(dt), rbf(dt)), "invariant", "nodes"),
         "InvariantMPNN(lengths)": (mpnn(), "invariant", "graph"),
         "InvariantMPNN(angles, nodes)": (mpnn(angles=True, readout="nodes"), "invariant", "nodes"),
@@ -211,20 +212,18 @@ def _models():
         "EGNNLayer": (lambda dt: egnn_with_visible_moves(EGNNLayer(4, hidden=16).to(dt)), ("invariant", "position"), "nodes"),
         "EGNN": (lambda dt: egnn_with_visible_moves(EGNN(4, 2, width=8, layers=2).to(dt)),
                  ("invariant", "position"), "nodes"),
-        "EGNNRegressor": (lambda dt: (lambda m: lambda p, x, e: m(x, p, e))(EGNNRegressor(4, width=8, layers=2).to(dt)),
-                          "invariant", "graph"),
+        "EGNNRegressor": (lambda dt: EGNNRegressor(4, width=8, layers=2).to(dt), "invariant", "graph"),
         "GradientForceModel(InvariantMPNN)": (
             grad(InvariantMPNN(4, width=8, hidden=16, cutoff=3.0, angles=True, torsions=True, chiral=False)),
             ("invariant", "equivariant"), ("graph", "nodes")),
         "GradientForceModel(EGNNRegressor)": (grad(EGNNRegressor(4, width=8, layers=2)),
                                               ("invariant", "equivariant"), ("graph", "nodes")),
-        "HarmonicDescriptor": (lambda dt: (lambda m: lambda p, x, e: m(p, e))(HarmonicDescriptor(3, 3, 3.0).to(dt)),
+        "HarmonicDescriptor": (lambda dt: (lambda m: lambda x, p, e: m(p, e))(HarmonicDescriptor(3, 3, 3.0).to(dt)),
                                "invariant", "nodes"),
     }
 
 
 MODELS = _models()
-EGNN_LIKE = ("EGNNLayer", "EGNN")
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -233,17 +232,14 @@ def test_e3_symmetry(name, dtype):
     # built here, after the seeding fixture, so the weights do not depend on which tests ran before
     build, kinds, levels = _models()[name]
     fn = build(dtype)
-    if name in EGNN_LIKE:
-        model = fn
-        fn = lambda p, x, e: model(x, p, e)  # noqa: E731
     gen = torch.Generator().manual_seed(1)
     for seed in range(2):
         pos, x, ei = molecule(10, seed=seed, dtype=dtype)
-        report = assert_euclidean(fn, pos, x, ei, outputs=kinds, levels=levels, trials=2, generator=gen,
+        report = assert_euclidean(fn, x, pos, ei, outputs=kinds, levels=levels, trials=2, generator=gen,
                                   tol=default_tolerance(dtype))
         assert set(report) == {"rotation", "reflection", "translation", "permutation"}
     # the check can fail: a random deformation is not a Euclidean motion and changes the output
-    out, out2 = fn(pos, x, ei), fn(pos + 0.1 * torch.randn(pos.shape, generator=gen, dtype=dtype), x, ei)
+    out, out2 = fn(x, pos, ei), fn(x, pos + 0.1 * torch.randn(pos.shape, generator=gen, dtype=dtype), ei)
     out, out2 = (out if isinstance(out, tuple) else (out,)), (out2 if isinstance(out2, tuple) else (out2,))
     assert max(float((a - b).detach().abs().max()) for a, b in zip(out, out2)) > 1e-4
 
@@ -252,18 +248,17 @@ def test_e3_symmetry(name, dtype):
 def test_chiral_torsion_model_is_se3_not_e3(dtype):
     pos, x, ei = molecule(10, dtype=dtype)
     chiral = InvariantMPNN(4, width=8, cutoff=3.0, angles=True, torsions=True, chiral=True).to(dtype)
-    fn = lambda p, xx, e: chiral(xx, p, e)  # noqa: E731
-    assert_euclidean(fn, pos, x, ei, transforms=("rotation", "translation", "permutation"))
-    assert check_euclidean(fn, pos, x, ei, transforms=("reflection",))["reflection"] > 1e-3
+    assert_euclidean(chiral, x, pos, ei, transforms=("rotation", "translation", "permutation"))
+    assert check_euclidean(chiral, x, pos, ei, transforms=("reflection",))["reflection"] > 1e-3
     forces = GradientForceModel(chiral).eval()
-    assert_euclidean(lambda p, xx, e: forces(xx, p, e), pos, x, ei, outputs=("invariant", "equivariant"),
+    assert_euclidean(forces, x, pos, ei, outputs=("invariant", "equivariant"),
                      levels=("graph", "nodes"), transforms=("rotation", "translation"))
 
 
 def test_naive_coordinate_model_is_not_invariant():
     pos, x, ei = molecule()
     naive = CoordinateMPNN(4).double()
-    report = check_euclidean(lambda p, xx, e: naive(xx, p, e), pos, x, ei, generator=torch.Generator().manual_seed(0))
+    report = check_euclidean(naive, x, pos, ei, generator=torch.Generator().manual_seed(0))
     assert report["permutation"] < 1e-12  # a sum over atoms
     assert min(report["rotation"], report["reflection"], report["translation"]) > 1e-3
 
@@ -279,6 +274,21 @@ def test_privileged_m_breaks_rotation_invariance_but_keeps_the_z_axis():
     assert rel(m0(pos @ Rz.T, ei), m0(pos, ei)) < 1e-12
     assert rel(full(pos @ R.T, ei), full(pos, ei)) < 1e-12
     assert m0(pos, ei).shape == (10, 3 * 4) and HarmonicDescriptor(3, 3, 3.0, privileged_m=2)(pos, ei).shape == (10, 3 * 2)
+
+
+@pytest.mark.parametrize("m", [1, 2, -2, 3])
+def test_privileged_m_nonzero_is_kept_by_z_rotations_of_pi_over_m_only(m):
+    """For m != 0 a rotation by phi about z mixes A_m and A_-m: A_m^2 survives phi = pi / |m| (and its multiples),
+    not a generic phi; the pair sum A_m^2 + A_-m^2 survives every phi."""
+    pos, _, ei = molecule()
+    rel = lambda a, b: float((a - b).abs().max() / b.abs().max())  # noqa: E731
+    one, other = HarmonicDescriptor(3, 3, 3.0, privileged_m=m).double(), HarmonicDescriptor(3, 3, 3.0, privileged_m=-m).double()
+    for phi, kept in ((math.pi / abs(m), True), (2 * math.pi / abs(m), True), (0.7, False), (math.pi / (2 * abs(m)), False)):
+        Rz = rotation_about_axis([0, 0, 1], phi)
+        err = rel(one(pos @ Rz.T, ei), one(pos, ei))
+        assert (err < 1e-12) if kept else (err > 1e-3), (m, phi, err)
+        pair = lambda p: one(p, ei) + other(p, ei)  # noqa: E731
+        assert rel(pair(pos @ Rz.T), pair(pos)) < 1e-12
 
 
 # -- conformers and enantiomers -----------------------------------------------
@@ -417,7 +427,7 @@ def test_bad_inputs():
     mpnn = InvariantMPNN(4).double()
     with pytest.raises(ValueError, match=r"pos must be a floating tensor of shape \[num_nodes, 3\]"):
         mpnn(x, pos[:, :2], ei)
-    with pytest.raises(ValueError, match="pos has 4 rows but x has 5"):
+    with pytest.raises(ValueError, match="pos has 4 rows but the graph has 5 nodes"):
         mpnn(x, pos[:4], ei)
     with pytest.raises(ValueError, match="must share a dtype"):
         mpnn(x, pos.float(), ei)
@@ -431,15 +441,35 @@ def test_bad_inputs():
         EGNNLayer(4, pos_reduce="max")
     with pytest.raises(ValueError, match=r"expects edge_attr of shape \[E, 2\]"):
         EGNNLayer(4, edge_dim=2).double()(x, pos, ei)
-    with pytest.raises(ValueError, match="built with edge_dim=0 but got edge_attr"):
+    with pytest.raises(ValueError, match=r"was built without edge features \(edge_dim=0\) but got edge_attr"):
         EGNNLayer(4).double()(x, pos, ei, torch.ones(ei.shape[1], 2, **F64))
     with pytest.raises(ValueError, match="privileged_m must be None or in"):
         HarmonicDescriptor(l_max=2, privileged_m=3)
-    with pytest.raises(ValueError, match=r"faces must be an int64 tensor of shape \[n, 4\]"):
+    with pytest.raises(ValueError, match=r"faces must be an integer tensor of shape \[n, 4\], got torch.int64 \[3, 3\]"):
         torsion_features(pos, torch.zeros(3, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match="faces refer to vertices"):
+    with pytest.raises(ValueError, match=r"faces refers to missing vertices: indices in \[0, 9\] but pos has 5 rows"):
         angle_features(pos, torch.tensor([[0, 1, 9]]))
     with pytest.raises(ValueError, match=r"energy_model must return \[num_graphs, 1\]"):
         GradientForceModel(InvariantMPNN(4, out_dim=2).double())(x, pos, ei)
-    with pytest.raises(ValueError, match=r"edge_index must be a tensor of shape \[2, E\]"):
+    with pytest.raises(ValueError, match=r"edge_index must be an int64 tensor of shape \[2, E\]"):
         mpnn(x, pos, ei.t())
+
+
+@pytest.mark.parametrize("edge_dim", [0, 3])
+def test_egnn_fast_messages_equal_the_base_class_path(edge_dim):
+    """EGNNLayer.edge_messages (phi_e's first layer per node) = MessagePassing.edge_messages (gather, then the
+    formula in ``message``), with autograd, and the layer is a MessagePassing."""
+    from minignn.mpnn import MessagePassing
+
+    pos, x, ei = molecule()
+    attr = torch.randn(ei.shape[1], edge_dim, **F64) if edge_dim else None
+    layer = egnn_with_visible_moves(EGNNLayer(4, edge_dim=edge_dim, hidden=8, coords_range=15.0).double())
+    assert isinstance(layer, MessagePassing)
+    fast = layer.edge_messages((x, pos), ei, attr)
+    plain = MessagePassing.edge_messages(layer, (x, pos), ei, attr)
+    for a, b in zip(fast, plain):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
+    h, p = layer(x, pos, ei, attr)
+    h2, p2 = layer.update((x, pos), layer.aggregate(plain, ei[1], x.shape[0]))
+    torch.testing.assert_close(h, h2, rtol=0, atol=1e-13)
+    torch.testing.assert_close(p, p2, rtol=0, atol=1e-13)

@@ -1,15 +1,17 @@
-"""Laplacians, polynomial and Chebyshev filters, GCN: against networkx, dense formulas and each other."""
+"""Laplacians, polynomial and Chebyshev filters, GCN: against networkx, dense formulas, torch_geometric and each other."""
 
 import networkx as nx
 import numpy as np
 import pytest
 import torch
+import torch_geometric.nn as pyg  # the GCN oracle (requirements.txt): missing, this file errors instead of skipping
 
 from minignn.laplacian import (
     ChebConv,
     GCNConv,
     Laplacian,
     PolynomialFilter,
+    add_remaining_self_loops,
     chebyshev_filter,
     codifferential,
     dense_laplacian,
@@ -18,6 +20,7 @@ from minignn.laplacian import (
     laplacian_matrix,
     polynomial_filter,
 )
+from minignn.mpnn import MeanGCNConv, MessagePassing
 
 F64 = dict(dtype=torch.float64)
 TOL = 1e-12
@@ -265,15 +268,24 @@ def test_filter_coefficients_are_differentiable():
 
 
 # -- GCN -------------------------------------------------------------------------------
+def self_looped_adjacency(ei, n, w=None):
+    """The dense A~ of GCN, ``[N, N]`` with row = src: A plus a unit loop on each node that lists none."""
+    A = dense_adjacency(ei, n, w)
+    has_loop = torch.zeros(n, dtype=torch.bool)
+    has_loop[ei[0][ei[0] == ei[1]]] = True
+    return A + torch.diag((~has_loop).to(A.dtype))
+
+
 def dense_gcn(x, ei, n, w, W, b):
-    A = dense_adjacency(ei, n, w).t() + torch.eye(n, **F64)  # A[dst, src] + I
-    d = A.sum(1).rsqrt()
+    A = self_looped_adjacency(ei, n, w).t()  # A~[dst, src]
+    deg = A.sum(1)
+    d = torch.where(deg > 0, deg.rsqrt(), torch.zeros_like(deg))
     return (d[:, None] * A * d[None, :]) @ x @ W.t() + b
 
 
 @pytest.mark.parametrize("case", GRAPHS)
 def test_gcn_matches_dense_formula_and_polynomial_filter(case):
-    G = nx_graph(**{**case, "self_loop": False})
+    G = nx_graph(**case)
     ei, w = to_tensors(G, case["weighted"])
     n = len(G)
     conv = GCNConv(5, 3).double()
@@ -282,14 +294,127 @@ def test_gcn_matches_dense_formula_and_polynomial_filter(case):
     out = conv(x, ei, w)
     assert out.shape == (n, 3)
     assert torch.allclose(out, dense_gcn(x, ei, n, w, conv.linear.weight, conv.bias), atol=TOL)
-    # GCN = P(L~_sym) (x W^T) + b with P(lambda) = 1 - lambda, L~ the sym Laplacian of A + I
-    loops = torch.arange(n).repeat(2, 1)
-    w_loops = None if w is None else torch.cat([w, torch.ones(n, **F64)])
-    L_tilde = Laplacian(torch.cat([ei, loops], 1), n, w_loops, "sym")
+    # GCN = P(L~_sym) (x W^T) + b with P(lambda) = 1 - lambda, L~ the sym Laplacian of A~
+    ei_t, w_t = add_remaining_self_loops(ei, n, w)
+    L_tilde = Laplacian(ei_t, n, w_t, "sym")
     assert torch.allclose(out, polynomial_filter(conv.linear(x), L_tilde, [1.0, -1.0]) + conv.bias, atol=TOL)
     # isolated nodes keep their own transformed features
     iso = torch.bincount(ei[1], minlength=n) == 0
+    assert iso.any() or not case["isolated"]
     assert torch.allclose(out[iso], conv.linear(x[iso]) + conv.bias, atol=TOL)
+
+
+def test_self_loop_rule_keeps_existing_loops_and_their_weights():
+    """A~ = A + diag(m), m_j = 1 only where no loop (j, j) is listed: never a loop of weight 1 + w."""
+    ei = torch.tensor([[0, 1, 1, 2, 2, 4, 4], [1, 0, 1, 2, 2, 4, 3]])  # loops: 1 once, 2 twice, 4 (weight 0)
+    w = torch.tensor([1.0, 1.0, 2.5, 0.5, 0.25, 0.0, 3.0], **F64)
+    ei_t, w_t = add_remaining_self_loops(ei, 6, w)
+    assert torch.equal(ei_t[:, :7], ei) and torch.equal(w_t[:7], w)  # the given edges first, unchanged
+    assert torch.equal(ei_t[:, 7:], torch.tensor([[0, 3, 5], [0, 3, 5]]))  # unit loops where none was listed
+    assert torch.equal(w_t[7:], torch.ones(3, **F64))
+    assert add_remaining_self_loops(ei, 6)[1] is None
+    A_t = dense_adjacency(ei_t, 6, w_t)
+    assert torch.diag(A_t).tolist() == [1.0, 2.5, 0.75, 1.0, 0.0, 1.0]  # several loops add up; weight 0 kept
+    # gcn_norm on it: D^+ (0 on node 4, which only receives its weight-0 loop), no NaN
+    new_ei, norm = gcn_norm(ei, 6, w)
+    assert torch.equal(new_ei, ei_t) and torch.isfinite(norm).all()
+    deg = A_t.sum(0)  # in-degrees of A~
+    inv = torch.where(deg > 0, deg.rsqrt(), torch.zeros_like(deg))
+    assert torch.allclose(norm, inv[ei_t[0]] * w_t * inv[ei_t[1]], atol=TOL)
+    # the old rule (A + I literally) would have given node 1 a loop of weight 3.5
+    conv = GCNConv(2, 2, bias=False).double()
+    x = torch.randn(6, 2, **F64)
+    assert torch.allclose(conv(x, ei, w), dense_gcn(x, ei, 6, w, conv.linear.weight, 0.0), atol=TOL)
+
+
+def oracle_graphs():
+    """Graphs for the torch_geometric comparison: self-loops (with weights), isolated nodes, one directed graph."""
+    out = {}
+    for name, case in (("weighted, loop, isolated", dict(weighted=True, isolated=2, self_loop=True)),
+                       ("unweighted, loop, isolated", dict(weighted=False, isolated=3, self_loop=True, seed=3)),
+                       ("weighted, no loop", dict(weighted=True, isolated=1))):
+        G = nx_graph(**case)
+        out[name] = (*to_tensors(G, case["weighted"]), len(G))
+    # a loop on an otherwise isolated node, a loop on a connected one, a directed graph
+    ei = torch.tensor([[0, 1, 1, 2, 3, 5, 5, 0], [1, 0, 2, 1, 3, 5, 2, 3]])
+    out["directed, loops"] = (ei, torch.rand(8, **F64) + 0.1, 7)
+    out["directed, loops, unweighted"] = (ei, None, 7)
+    return out
+
+
+ORACLE = oracle_graphs()
+
+
+def pyg_gcn_like(conv):
+    """A torch_geometric GCNConv holding the weights of ``conv`` (PyG: ``lin.weight`` [F_out, F_in], ``bias``)."""
+    theirs = pyg.GCNConv(conv.linear.in_features, conv.linear.out_features).double()
+    with torch.no_grad():
+        theirs.lin.weight.copy_(conv.linear.weight)
+        theirs.bias.copy_(conv.bias)
+    return theirs
+
+
+@pytest.mark.parametrize("name", list(ORACLE))
+def test_gcn_matches_torch_geometric(name):
+    ei, w, n = ORACLE[name]
+    ours = GCNConv(4, 3).double()
+    torch.nn.init.normal_(ours.bias)
+    theirs = pyg_gcn_like(ours)
+    x = torch.randn(n, 4, **F64)
+    torch.testing.assert_close(ours(x, ei, w), theirs(x, ei, w), rtol=0, atol=1e-12)
+    torch.testing.assert_close(ours(x, ei), theirs(x, ei), rtol=0, atol=1e-12)  # and without the weights
+
+
+@pytest.mark.parametrize("name", [k for k, (_, w, _) in ORACLE.items() if w is None] + ["weighted, loop, isolated"])
+def test_mean_gcn_sym_matches_torch_geometric(name):
+    """MeanGCNConv takes no edge weights: compared on the unweighted graph (self-loops and isolated nodes kept)."""
+    ei, _, n = ORACLE[name]
+    ours = MeanGCNConv(4, 3).double()
+    torch.nn.init.normal_(ours.bias)
+    theirs = pyg_gcn_like(ours)
+    x = torch.randn(n, 4, **F64)
+    torch.testing.assert_close(ours(x, ei), theirs(x, ei), rtol=0, atol=1e-12)
+    gcn = GCNConv(4, 3).double()
+    gcn.load_state_dict(ours.state_dict())  # the same parameters: linear.weight and bias
+    torch.testing.assert_close(ours(x, ei), gcn(x, ei), rtol=0, atol=1e-12)
+
+
+def test_mean_gcn_rw_matches_dense_formula():
+    """normalization="rw": x' = D~^-1 A~^T X W + b, a plain average over the closed neighbourhood (loops kept, not doubled)."""
+    for ei, _, n in ORACLE.values():
+        conv = MeanGCNConv(4, 3, normalization="rw").double()
+        torch.nn.init.normal_(conv.bias)
+        x = torch.randn(n, 4, **F64)
+        A = self_looped_adjacency(ei, n).t()  # A~[dst, src]
+        expected = (A / A.sum(1, keepdim=True)) @ x @ conv.linear.weight.t() + conv.bias
+        torch.testing.assert_close(conv(x, ei), expected, rtol=0, atol=1e-12)
+    # several loops on one node count as several edges, as in GCNConv
+    ei = torch.tensor([[0, 1, 1, 1], [1, 0, 1, 1]])
+    sym = MeanGCNConv(2, 2).double()
+    gcn = GCNConv(2, 2).double()
+    sym.load_state_dict(gcn.state_dict())
+    x = torch.randn(3, 2, **F64)
+    torch.testing.assert_close(sym(x, ei), gcn(x, ei), rtol=0, atol=1e-12)
+
+
+def test_gcn_fused_path_equals_the_message_passing_base_path():
+    """One CSR product A_hat @ (x W^T) = MessagePassing's gather, message, scatter-sum, update."""
+    G = nx_graph(weighted=True, isolated=2, self_loop=True)
+    ei, w = to_tensors(G, True)
+    n = len(G)
+    conv = GCNConv(4, 3).double()
+    torch.nn.init.normal_(conv.bias)
+    assert isinstance(conv, MessagePassing)
+    x = torch.randn(n, 4, **F64, requires_grad=True)
+    fused, plain = conv(x, ei, w), conv(x, ei, w, fused=False)
+    torch.testing.assert_close(fused, plain, rtol=0, atol=1e-12)
+    # the base path by hand: MessagePassing.forward on the edges of A~ with edge_attr = norm [E', 1]
+    ei_t, norm = gcn_norm(ei, n, w)
+    by_hand = MessagePassing.forward(conv, conv.linear(x), ei_t, norm.unsqueeze(1))
+    torch.testing.assert_close(fused, by_hand, rtol=0, atol=1e-12)
+    g_fused, = torch.autograd.grad(fused.square().sum(), x)
+    g_plain, = torch.autograd.grad(plain.square().sum(), x)
+    torch.testing.assert_close(g_fused, g_plain, rtol=0, atol=1e-12)
 
 
 def test_gcn_before_renormalisation_is_first_order_chebyshev():
@@ -337,17 +462,6 @@ def test_gcn_gradients_and_float32():
     assert conv32(x.detach().float(), ei).dtype == torch.float32
 
 
-def test_gcn_matches_torch_geometric():
-    pyg = pytest.importorskip("torch_geometric.nn")
-    G = nx_graph(weighted=True, isolated=1)
-    ei, w = to_tensors(G, True)
-    ours, theirs = GCNConv(4, 3).double(), pyg.GCNConv(4, 3).double()
-    theirs.lin.weight.data.copy_(ours.linear.weight.data)
-    theirs.bias.data.copy_(ours.bias.data)
-    x = torch.randn(len(G), 4, **F64)
-    assert torch.allclose(ours(x, ei, w), theirs(x, ei, w), atol=1e-10)
-
-
 # -- learnable filters ------------------------------------------------------------------
 @pytest.mark.parametrize("normalization", NORMS)
 def test_polynomial_filter_and_chebconv_modules(normalization):
@@ -378,7 +492,7 @@ def test_errors():
         Laplacian(torch.tensor([0, 1]), 3)
     with pytest.raises(ValueError, match=r"shape \[2, E\]"):
         Laplacian(ei.float(), 3)
-    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"edge_index refers to nodes in \[0, 2\] but the graph has 2 nodes"):
         Laplacian(ei, 2)
     with pytest.raises(ValueError, match=r"edge_weight must be a floating tensor of shape \[E=2\]"):
         Laplacian(ei, 3, torch.ones(3))
@@ -390,11 +504,13 @@ def test_errors():
         Laplacian(ei, 3)(torch.randn(4, 2))
     with pytest.raises(ValueError, match=r"v must have shape \[E=2"):
         codifferential(torch.randn(3, 2), ei, 3)
-    with pytest.raises(ValueError, match=r"must lie in"):
+    with pytest.raises(ValueError, match=r"edge_index refers to nodes in \[0, 2\] but the graph has 2 nodes"):
         differential(torch.randn(2, 2), ei)
-    with pytest.raises(ValueError, match=r"in_features=5"):
+    with pytest.raises(ValueError, match=r"x must be a floating tensor of shape \[num_nodes, in_dim=5\]"):
         GCNConv(5, 2)(torch.randn(3, 4), ei)
-    with pytest.raises(ValueError, match=r"must lie in"):
+    with pytest.raises(ValueError, match=r"in_dim=5"):
+        GCNConv(in_dim=5, out_dim=2)(torch.randn(3, 5).int(), ei)
+    with pytest.raises(ValueError, match=r"edge_index refers to nodes in \[0, 2\] but the graph has 2 nodes"):
         GCNConv(4, 2)(torch.randn(2, 4), ei)
     with pytest.raises(ValueError, match="at least one coefficient"):
         polynomial_filter(torch.randn(3, 1), Laplacian(ei, 3), [])
@@ -402,5 +518,5 @@ def test_errors():
         chebyshev_filter(torch.randn(3, 1), Laplacian(ei, 3), [1.0], lambda_max=0.0)
     with pytest.raises(ValueError, match="degree must be >= 0"):
         PolynomialFilter(2, 2, degree=-1)
-    with pytest.raises(ValueError, match="in_features=2"):
+    with pytest.raises(ValueError, match="in_dim=2"):
         ChebConv(2, 2, degree=1)(torch.randn(3, 3), ei)

@@ -224,10 +224,10 @@ def test_fully_connected_from_batch_equals_infinite_cutoff():
 @pytest.mark.parametrize(
     "args, kwargs, match",
     [
-        ((torch.rand(4, 2), 1.0), {}, r"pos must have shape \[num_nodes, 3\], got \[4, 2\]"),
-        ((torch.rand(3), 1.0), {}, r"pos must have shape \[num_nodes, 3\]"),
-        (([[0.0, 0.0, 0.0]], 1.0), {}, "pos must be a torch.Tensor"),
-        ((torch.zeros(2, 3, dtype=torch.int64), 1.0), {}, "floating-point"),
+        ((torch.rand(4, 2), 1.0), {}, r"pos must be a floating tensor of shape \[num_nodes, 3\], got torch.float32 \[4, 2\]"),
+        ((torch.rand(3), 1.0), {}, r"pos must be a floating tensor of shape \[num_nodes, 3\], got torch.float32 \[3\]"),
+        (([[0.0, 0.0, 0.0]], 1.0), {}, r"pos must be a floating tensor of shape \[num_nodes, 3\], got list"),
+        ((torch.zeros(2, 3, dtype=torch.int64), 1.0), {}, r"pos must be a floating tensor of shape \[num_nodes, 3\], got torch.int64"),
         ((torch.tensor([[0.0, 0, 0], [float("nan"), 0, 0]]), 1.0), {}, "pos must be finite"),
         ((torch.rand(4, 3), -1.0), {}, "cutoff must be a finite number >= 0, got -1.0"),
         ((torch.rand(4, 3), float("inf")), {}, "cutoff must be a finite number"),

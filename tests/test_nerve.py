@@ -178,16 +178,16 @@ def test_nerve_network_permutation_equivariance():
     edge_index = from_networkx(G).edge_index
     x = torch.randn(9, 2, dtype=D)
     net = NerveNetwork([2, 0, 0], 3, width=8, layers=2, hidden=8).double()
-    assert_permutation(_nerve_model(net), x, edge_index, output="nodes")
+    assert_permutation(_nerve_model(net), x, edge_index=edge_index, output="nodes")
     pooled = NerveNetwork([2, 0, 0], 3, width=8, layers=2, hidden=8, readout="sum").double()
-    assert_permutation(_nerve_model(pooled), x, edge_index, output="graph")
+    assert_permutation(_nerve_model(pooled), x, edge_index=edge_index, output="graph")
 
 
 def test_nerve_network_batch_of_two_equals_per_graph():
     gs = [Graph(edge_index=from_networkx(nx.gnp_random_graph(n, 0.6, seed=n)).edge_index, x=torch.randn(n, 2, dtype=D))
           for n in (5, 6)]
     b = batch(gs)
-    for readout in ("vertices", "sum", "mean"):
+    for readout in ("nodes", "sum", "mean"):
         net = NerveNetwork([2, 0, 0], 2, width=8, layers=2, hidden=8, readout=readout).double()
         nv = nerve(clique_complex(b.edge_index, b.num_nodes))
         feats = [b.x] + [torch.zeros(f.shape[0], 0, dtype=D) for f in nv.faces[1:]]
@@ -239,12 +239,12 @@ def test_bad_inputs_raise_clear_errors():
         nerve({0: V, 2: torch.tensor([[0, 1, 2]])})
     with pytest.raises(ValueError, match="max_level must be 1"):
         clique_complex(torch.tensor([[0], [1]]), 2, max_level=3)
-    with pytest.raises(ValueError, match="refers to vertices"):
+    with pytest.raises(ValueError, match=r"refers to nodes in \[0, 5\] but the graph has 2 nodes"):
         clique_complex(torch.tensor([[0], [5]]), 2)
     nv = nerve(clique_complex(*example_edges()))
     with pytest.raises(ValueError, match=r"messages must have shape \[C=24, F\]"):
         nerve_update(torch.zeros(3, 2), nv.edge_index, nv.num_faces)
-    with pytest.raises(ValueError, match=r"x has 3 rows"):
+    with pytest.raises(ValueError, match=r"refers to nodes in \[0, 13\] but the graph has 3 nodes"):
         NerveLayer(2)(torch.zeros(3, 2), nv.edge_index)
     net = NerveNetwork([1, 0, 0], 1, width=4)
     with pytest.raises(ValueError, match=r"features\[0\] must have shape \[n_0=6, 1\], got \[6, 2\]"):
@@ -264,7 +264,7 @@ def test_nerve_network_is_embed_layers_head():
     edge_index, n = example_edges()
     nv = nerve(clique_complex(edge_index, n))
     feats = [torch.randn(6, 2, dtype=D), torch.randn(6, 1, dtype=D), torch.zeros(2, 0, dtype=D)]
-    for readout in ("vertices", "sum"):
+    for readout in ("nodes", "sum"):
         net = NerveNetwork([2, 1, 0], 3, width=4, layers=2, hidden=5, readout=readout).double()
         h = torch.cat([feats[0] @ net.embed[0].weight.T + net.embed[0].bias,
                        feats[1] @ net.embed[1].weight.T + net.embed[1].bias,
@@ -272,5 +272,26 @@ def test_nerve_network_is_embed_layers_head():
         sets = face_sets(nv)
         for layer in net.layers:
             h = h + dense_update(layer, h, sets)
-        expected = net.head(h[:6]) if readout == "vertices" else net.head(h.sum(0, keepdim=True))
+        expected = net.head(h[:6]) if readout == "nodes" else net.head(h.sum(0, keepdim=True))
         torch.testing.assert_close(net(feats, nv), expected, rtol=0, atol=1e-12)
+
+
+def test_nerve_layer_rejects_what_it_cannot_use_and_is_a_message_passing_layer():
+    """The nerve layer has no edge features and aggregates with two scatters: an edge_attr or a plan given to it
+    is an error, not silently dropped."""
+    from minignn.mpnn import MessagePassing
+    from minignn.plan import AggregationPlan
+
+    layer = NerveLayer(4, hidden=8).double()
+    assert isinstance(layer, MessagePassing)
+    nv = nerve(clique_complex(torch.tensor([[0, 1, 0], [1, 2, 2]]), 3))
+    h = torch.randn(nv.offsets[-1], 4, dtype=D)
+    out = layer(h, nv.edge_index)
+    a, b = nv.edge_index
+    m = layer.f(torch.cat([h[a], h[b]], dim=-1))  # the formula: + at the smaller face b, - at the larger face a
+    expected = h + torch.zeros_like(h).index_add_(0, b, m) - torch.zeros_like(h).index_add_(0, a, m)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-13)
+    with pytest.raises(ValueError, match="NerveLayer takes no edge_attr"):
+        layer(h, nv.edge_index, torch.randn(nv.edge_index.shape[1], 2, dtype=D))
+    with pytest.raises(ValueError, match="NerveLayer aggregates with two scatters .* and takes no plan"):
+        layer(h, nv.edge_index, plan=AggregationPlan.from_edge_index(nv.edge_index, h.shape[0]))

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from minignn.graph import Graph, batch
+from minignn.graph import Graph, batch, call_model
 from minignn.neighbours import fully_connected, radius_graph
 from minignn.painn import PaiNN, PaiNNConfig, PaiNNMessage, load_pretrained, qm7_checkpoint_path, save_pretrained
 from minignn.testing import assert_euclidean, random_molecule
-from minignn.train import CompositionBaseline, Standardizer
+from minignn.baselines import CompositionBaseline, Standardizer
 
 
 def small_model(dtype=torch.float64, **kw):
@@ -29,7 +29,7 @@ def test_invariant_under_rotation_reflection_translation_permutation(dtype, basi
     model = small_model(dtype, basis=basis)
     pos, x, edge_index = molecule(dtype=dtype)
     assert edge_index.shape[1] > 0
-    report = assert_euclidean(lambda p, t, e: model(t, p, e), pos, x, edge_index, trials=2,
+    report = assert_euclidean(model, x, pos, edge_index, trials=2,
                               generator=torch.Generator().manual_seed(1))
     assert set(report) == {"rotation", "reflection", "translation", "permutation"}
 
@@ -60,7 +60,7 @@ def test_batch_of_two_equals_each_molecule():
     for seed, n in ((0, 6), (1, 9)):
         pos, x, edge_index = molecule(n, seed=seed)
         graphs.append(Graph(edge_index=edge_index, x=x, pos=pos))
-    both = model(batch(graphs))
+    both = call_model(model, batch(graphs))  # the Graph enters through the one place that unpacks it
     assert both.shape == (2,)
     singles = torch.cat([model(g.x, g.pos, g.edge_index) for g in graphs])
     torch.testing.assert_close(both, singles, rtol=0, atol=1e-12)
@@ -109,8 +109,8 @@ def test_save_and_load_pretrained(tmp_path):
     again = load_pretrained(path)
     pos, x, edge_index = molecule(dtype=torch.float32)
     g = Graph(edge_index=edge_index, x=x, pos=pos)
-    torch.testing.assert_close(again.model(g), model(g))
-    expected = baseline.predict(torch.bincount(x, minlength=5)[None].double()) + 0.5 + 2.0 * model(g).double()
+    torch.testing.assert_close(again.model(x, pos, edge_index), model(x, pos, edge_index))
+    expected = baseline.predict(torch.bincount(x, minlength=5)[None].double()) + 0.5 + 2.0 * model(x, pos, edge_index).double()
     torch.testing.assert_close(again.predict([g]), expected)
     assert again.info == {"cutoff": 3.0}
 
@@ -137,12 +137,14 @@ def test_bad_inputs():
         model(x.double(), pos, edge_index)
     with pytest.raises(ValueError, match="atom types must lie in"):
         model(x + 5, pos, edge_index)
-    with pytest.raises(ValueError, match=r"pos must be a floating tensor of shape \[num_nodes=7, 3\]"):
+    with pytest.raises(ValueError, match=r"pos must be a floating tensor of shape \[num_nodes, 3\], got torch.float64 \[7, 2\]"):
         model(x, pos[:, :2], edge_index)
     with pytest.raises(ValueError, match="pos must be finite"):
         model(x, torch.full_like(pos, float("nan")), edge_index)
     with pytest.raises(ValueError, match="refers to nodes"):
         model(x, pos, edge_index + 100)
+    with pytest.raises(ValueError, match=r"x must hold int64 atom types of shape \[num_nodes=6\], got torch.int64 \[7\]"):
+        model(x, pos[:6], edge_index[:, (edge_index < 6).all(0)])
     same = pos.clone()
     same[1] = same[0]
     with pytest.raises(ValueError, match="same position"):
@@ -188,3 +190,24 @@ def test_benchmark_rewrites_only_its_section(tmp_path):
     (tmp_path / "without.md").write_text(other)
     with pytest.raises(ValueError, match="no qm7 section"):
         bench.read_section(tmp_path / "without.md")
+
+
+def test_message_block_fast_path_equals_the_base_class_path():
+    """PaiNNMessage applies phi per node before gathering; the base class gathers, then applies it per edge."""
+    from minignn.mpnn import MessagePassing
+    from minignn.painn import PaiNNMessage
+
+    torch.manual_seed(0)
+    block = PaiNNMessage(6, 4).double()
+    assert isinstance(block, MessagePassing)
+    pos, x, edge_index = molecule(dtype=torch.float64)
+    s, v = torch.randn(7, 6, dtype=torch.float64), torch.randn(7, 3, 6, dtype=torch.float64)
+    vec = pos[edge_index[1]] - pos[edge_index[0]]
+    unit, rbf = vec / vec.norm(dim=1, keepdim=True), torch.randn(edge_index.shape[1], 4, dtype=torch.float64)
+    fast = block.edge_messages((s, v), edge_index, (unit, rbf))
+    plain = MessagePassing.edge_messages(block, (s, v), edge_index, (unit, rbf))
+    torch.testing.assert_close(fast, plain, rtol=0, atol=1e-13)
+    ds, dv = block(s, v, edge_index, unit, rbf)
+    assert ds.shape == (7, 6) and dv.shape == (7, 3, 6)
+    with pytest.raises(ValueError, match=r"v must have shape \[N=7, 3, F=6\]"):
+        block(s, v[:, :2], edge_index, unit, rbf)

@@ -151,6 +151,33 @@ def test_bad_input_raises_clear_errors():
         scatter(src, torch.tensor([0, 1, 2, 1]), dim=2)
 
 
+# -- integers: exact sums, maxima and minima; no mean ---------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool])
+def test_integer_mean_is_rejected_on_every_backend(dtype):
+    """torch_scatter would floor the mean of [-6, -7] to -7 in int64, index_add give -6.5 in float32: neither."""
+    src, index = torch.tensor([[-6], [-7], [3]]).to(dtype), torch.tensor([0, 0, 1])
+    for backend in backends_for("mean"):
+        for idx in (index, index.flip(0)):  # sorted (the default picks csr) and unsorted
+            with pytest.raises(ValueError, match=rf"reduce='mean' needs src of a floating-point dtype, got "
+                                                 rf"src\.dtype = {dtype} .*convert it first, e\.g\. src\.float\(\)"):
+                scatter(src, idx, reduce="mean", backend=backend)
+    # the fix the message gives
+    torch.testing.assert_close(scatter(torch.tensor([[-6], [-7], [3]]).double(), index, reduce="mean"),
+                               torch.tensor([[-6.5], [3.0]], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("reduce", ["sum", "max", "min"])
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
+def test_integer_sum_max_min_agree_on_every_backend(reduce, dtype):
+    src = torch.randint(-50, 50, (40, 3), dtype=dtype)
+    for index in (torch.randint(0, 7, (40,)), torch.sort(torch.randint(0, 7, (40,))).values):
+        expected = loop_scatter(src, index, 9, reduce)  # rows 7 and 8 receive nothing: 0
+        for backend in backends_for(reduce):
+            out = scatter(src, index, dim_size=9, reduce=reduce, backend=backend)
+            assert out.dtype == dtype, backend
+            assert torch.equal(out, expected), backend
+
+
 # -- AggregationPlan -------------------------------------------------------------------
 
 def random_graph(num_nodes=9, num_edges=40):
@@ -258,10 +285,6 @@ def test_plan_bad_input():
         plan.propagate(torch.randn(9, 2), reduce="max")
     with pytest.raises(ValueError, match="from_edge_index"):
         AggregationPlan.from_index(edge_index[1], num_nodes).propagate(torch.randn(9, 2))
-
-
-def test_plan_reexported_from_scatter_module():
-    assert scatter_module.AggregationPlan is AggregationPlan
 
 
 def test_plan_gather_equals_indexing_and_gradcheck():

@@ -1,21 +1,25 @@
-"""Tests of minignn.train: baseline, standardisation, loader, training loop, checkpoints, DDP."""
+"""Tests of minignn.train: loader, learning-rate schedule, training loop, checkpoints of a run, DDP."""
 
-import collections
 import dataclasses
+import importlib.util
+import math
 import os
 import socket
 import subprocess
 import sys
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from minignn.baselines import CompositionBaseline, composition
+from minignn.checkpoint import load_checkpoint
 from minignn.graph import Graph, batch
 from minignn.train import (
-    CompositionBaseline, GraphLoader, History, Standardizer, TrainConfig, Trainer, TypeMPNN, composition,
-    cosine_schedule, evaluate, load_checkpoint, main, predict, save_checkpoint, synthetic_graphs,
+    GraphLoader, History, TrainConfig, Trainer, TypeMPNN, evaluate, lr_factor, main, predict, synthetic_graphs,
 )
 
 
@@ -26,9 +30,9 @@ class DropoutModel(nn.Module):
         super().__init__()
         self.net, self.drop = TypeMPNN(3, width=8, layers=1, hidden=16), nn.Dropout(p)
 
-    def forward(self, g):
-        h = self.drop(self.net.embed(g.x))
-        return self.net.mpnn(h, g.edge_index, batch=g.batch, num_graphs=g.num_graphs).reshape(-1)
+    def forward(self, x, edge_index, batch=None, num_graphs=None):
+        h = self.drop(self.net.embed(x))
+        return self.net.mpnn(h, edge_index, batch=batch, num_graphs=num_graphs).reshape(-1)
 
 
 def small_model(seed=0):
@@ -48,63 +52,6 @@ def close(a, b, atol):
 
 def params(model):
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-
-# -- composition, baseline, standardisation ---------------------------------------------------
-def test_composition_matches_a_loop():
-    graphs = synthetic_graphs(5, num_types=4, seed=1)
-    counts = composition(batch(graphs), 4)
-    for g, row in zip(graphs, counts):
-        loop = collections.Counter(g.x.tolist())
-        assert row.tolist() == [loop[k] for k in range(4)]
-    assert torch.equal(composition(graphs[0], 4), counts[:1])  # a single graph gives [1, K]
-    with pytest.raises(ValueError, match=r"node types must lie in \[0, 1\]"):
-        composition(graphs[0], 2)
-    with pytest.raises(ValueError, match=r"integer node types x \[num_nodes\], got None"):
-        composition(Graph(edge_index=torch.empty(2, 0, dtype=torch.int64), num_nodes=2), 3)
-    with pytest.raises(ValueError, match=r"got torch.float32 \[3, 4\] \(or use baseline=False\)"):
-        composition(Graph(edge_index=torch.empty(2, 0, dtype=torch.int64), x=torch.zeros(3, 4)), 4)
-
-
-@pytest.mark.parametrize("bias", [True, False])
-def test_baseline_recovers_known_weights(bias):
-    counts = torch.randint(0, 6, (40, 4)).double()
-    w, b = torch.tensor([-3.5, 1.25, 0.5, 7.0], dtype=torch.float64), (2.0 if bias else 0.0)
-    fit = CompositionBaseline(4, bias=bias).fit(counts, counts @ w + b)
-    assert close(fit.weight, w, 1e-10)
-    assert abs(float(fit.intercept) - b) < 1e-10
-    assert close(fit.predict(counts), counts @ w + b, 1e-10)
-
-
-def test_baseline_matches_numpy_lstsq_on_noisy_targets():
-    counts = torch.randint(0, 5, (30, 3)).double()
-    y = counts @ torch.tensor([1.0, -2.0, 0.3], dtype=torch.float64) + 0.1 * torch.randn(30, dtype=torch.float64)
-    A = np.concatenate([counts.numpy(), np.ones((30, 1))], axis=1)
-    oracle = np.linalg.lstsq(A, y.numpy(), rcond=None)[0]
-    fit = CompositionBaseline(3).fit(counts, y)
-    np.testing.assert_allclose(torch.cat([fit.weight, fit.intercept[None]]).numpy(), oracle, atol=1e-12)
-
-
-def test_baseline_errors():
-    with pytest.raises(ValueError, match="before fit"):
-        CompositionBaseline(3).predict(torch.zeros(2, 3))
-    with pytest.raises(ValueError, match=r"counts must have shape \[num_graphs, num_types=3\], got \[2, 4\]"):
-        CompositionBaseline(3).fit(torch.zeros(2, 4), torch.zeros(2))
-    with pytest.raises(ValueError, match="at least one graph"):
-        CompositionBaseline(3).fit(torch.zeros(0, 3), torch.zeros(0))
-    with pytest.raises(ValueError, match="one target per graph"):
-        CompositionBaseline(3).fit(torch.zeros(4, 3), torch.zeros(3))
-
-
-def test_standardizer_round_trip():
-    r = 5.0 + 3.0 * torch.randn(100, dtype=torch.float64)
-    s = Standardizer().fit(r)
-    z = s.transform(r)
-    assert abs(float(z.mean())) < 1e-12 and abs(float(z.std(correction=0)) - 1) < 1e-12
-    assert close(s.inverse(z), r, 1e-12)
-    assert Standardizer().fit(torch.full((5,), 2.0)).std == 1.0  # a constant residual: no division by zero
-    with pytest.raises(ValueError, match="at least one value"):
-        Standardizer().fit(torch.zeros(0))
 
 
 # -- loader and schedule ------------------------------------------------------------------------
@@ -146,17 +93,113 @@ def test_loader_errors():
         GraphLoader(tagged(3), 3, world_size=2)
 
 
-def test_cosine_schedule_warms_up_then_decays_to_the_floor():
-    f = [cosine_schedule(s, 4, 20, 0.1) for s in range(25)]
+def old_cosine_schedule(step, warmup_steps, total_steps, min_ratio=0.0):
+    """The Trainer's schedule before lr_factor (warmup, then a cosine over the remaining steps): the oracle."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    p = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p))
+
+
+def old_time_cosine(step, elapsed_s, budget_s, warmup_steps, min_ratio=0.01):
+    """benchmarks/qm7.py's time_cosine factor before lr_factor (warmup times a cosine of elapsed / budget)."""
+    p = min(1.0, elapsed_s / budget_s)
+    return min(1.0, (step + 1) / warmup_steps) * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def edm_factor(step, steps, elapsed, time_budget_s, warmup_steps):
+    """The factor minignn.edm.train_edm computed inline (step and time progress, floor 0.01)."""
+    p = max(step / steps, elapsed / time_budget_s if time_budget_s else 0.0)
+    return min(1.0, (step + 1) / max(1, warmup_steps)) * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+
+
+def test_lr_factor_warms_up_then_decays_to_the_floor():
+    f = [lr_factor(s, warmup_steps=4, total_steps=20, min_ratio=0.1, decay_start=4) for s in range(25)]
     assert f[:4] == [0.25, 0.5, 0.75, 1.0]
     assert all(a >= b for a, b in zip(f[4:], f[5:])) and abs(f[12] - (0.1 + 0.9 * 0.5)) < 1e-12
     assert f[20] == f[24] == pytest.approx(0.1)
 
 
+@pytest.mark.parametrize("warmup, total, rho", [(0, 1, 0.0), (0, 17, 0.01), (4, 20, 0.1), (7, 7, 0.3), (9, 5, 0.01),
+                                                (1, 300, 0.0), (60, 1000, 0.05)])
+def test_lr_factor_is_the_trainer_schedule_of_before(warmup, total, rho):
+    for step in range(total + warmup + 3):  # past the end: the floor
+        assert lr_factor(step, warmup_steps=warmup, total_steps=total, min_ratio=rho, decay_start=warmup) \
+            == old_cosine_schedule(step, warmup, total, rho), step
+
+
+def test_the_trainer_steps_the_old_schedule():
+    t = Trainer(small_model(), synthetic_graphs(16), config=config(max_epochs=5, warmup_epochs=1.0, min_lr_ratio=0.05))
+    warmup, total = len(t.loader), 5 * len(t.loader)
+    factor = t.scheduler.lr_lambdas[0]
+    steps = range(total + 2)
+    assert [factor(s) for s in steps] == [old_cosine_schedule(s, warmup, total, 0.05) for s in steps]
+
+
+@pytest.mark.parametrize("warmup", [1, 3, 50])
+def test_lr_factor_of_elapsed_time_is_the_benchmark_schedule_of_before(warmup):
+    for step in range(0, 80, 7):
+        for elapsed in (0.0, 0.3, 12.5, 59.9, 60.0, 75.0):
+            assert lr_factor(step, warmup_steps=warmup, elapsed_s=elapsed, budget_s=60.0, min_ratio=0.01) \
+                == old_time_cosine(step, elapsed, 60.0, warmup), (step, elapsed)
+
+
+def test_lr_factor_matches_the_edm_formula():
+    for warmup in (0, 1, 10, 100):
+        for steps in (1, 30, 1000):
+            for budget in (None, 5.0, 3600.0):
+                for step in sorted({0, 1, 5, 9, 10, 11, 29, 99, 100, 500, steps - 1}):
+                    for elapsed in (0.0, 0.01, 2.5, 4.99, 1800.0):
+                        expected = edm_factor(step, steps, elapsed, budget, warmup)
+                        got = lr_factor(step, warmup_steps=warmup, total_steps=steps, elapsed_s=elapsed,
+                                        budget_s=budget, min_ratio=0.01)
+                        assert got == expected, (warmup, steps, budget, step, elapsed)
+
+
+def test_lr_factor_mixed_progress_takes_the_further_of_steps_and_time():
+    by_steps = lr_factor(30, total_steps=100)
+    by_time = lr_factor(30, elapsed_s=60.0, budget_s=100.0)
+    assert lr_factor(30, total_steps=100, elapsed_s=60.0, budget_s=100.0) == by_time < by_steps
+    assert lr_factor(80, total_steps=100, elapsed_s=10.0, budget_s=100.0) == lr_factor(80, total_steps=100)
+    assert lr_factor(3, total_steps=100, elapsed_s=500.0, min_ratio=0.2) == lr_factor(3, total_steps=100, min_ratio=0.2)
+
+
+def test_lr_factor_errors():
+    with pytest.raises(ValueError, match="needs total_steps or budget_s"):
+        lr_factor(0, warmup_steps=3)
+    with pytest.raises(ValueError, match="budget_s was given without elapsed_s"):
+        lr_factor(0, budget_s=10.0)
+    with pytest.raises(ValueError, match=r"min_ratio must lie in \[0, 1\], got 1.5"):
+        lr_factor(0, total_steps=10, min_ratio=1.5)
+    with pytest.raises(ValueError, match="total_steps must be >= 1, got 0"):
+        lr_factor(0, total_steps=0)
+    with pytest.raises(ValueError, match="budget_s must be > 0 seconds, got 0"):
+        lr_factor(0, elapsed_s=1.0, budget_s=0)
+
+
+def test_the_qm7_benchmark_schedule_is_lr_factor_of_elapsed_time(monkeypatch):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "qm7.py"
+    if not path.is_file():
+        pytest.skip("benchmarks/qm7.py is not in this checkout")
+    spec = importlib.util.spec_from_file_location("qm7_benchmark_schedule", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    clock = [100.0]
+    monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=2.0)
+    scheduler = bench.time_cosine(opt, budget_s=50.0, warmup_steps=3)  # sets the lr of step 0, at elapsed 0
+    for step, elapsed in enumerate([0.0, 1.0, 10.0, 25.0, 49.0, 50.0, 80.0]):
+        if step:
+            clock[0] = 100.0 + elapsed
+            opt.step()
+            scheduler.step()
+        assert opt.param_groups[0]["lr"] == 2.0 * old_time_cosine(step, elapsed, 50.0, 3), step
+
+
 # -- training -------------------------------------------------------------------------------------
 def test_predict_adds_back_baseline_and_scale():
     graphs = synthetic_graphs(20)
-    t = Trainer(lambda_model(lambda g: torch.ones(g.num_graphs, dtype=torch.float64)), graphs, config=config())
+    t = Trainer(lambda_model(lambda num_graphs, x: torch.ones(num_graphs, dtype=torch.float64)), graphs, config=config())
     counts = composition(batch(graphs), 3)
     y = torch.stack([g.y for g in graphs])
     base = CompositionBaseline(3).fit(counts, y).predict(counts)  # oracle: f = 1 gives baseline + mu + sigma
@@ -252,22 +295,6 @@ def test_corrupt_and_foreign_checkpoints_are_rejected(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
-def test_failed_save_leaves_the_old_checkpoint_and_no_partial_file(tmp_path, monkeypatch):
-    path = tmp_path / "ck.pt"
-    save_checkpoint(path, {"format": "minignn.train/1", "epoch": 1})
-
-    def broken_save(obj, f, *args, **kwargs):
-        with open(f, "wb") as fh:
-            fh.write(b"PK\x03\x04 half")  # a few bytes, then the disk "fills up"
-        raise OSError("No space left on device")
-
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="No space left"):
-        save_checkpoint(path, {"format": "minignn.train/1", "epoch": 2})
-    monkeypatch.undo()
-    assert os.listdir(tmp_path) == ["ck.pt"] and load_checkpoint(path)["epoch"] == 1
-
-
 def test_trainer_errors():
     graphs = synthetic_graphs(8)
     with pytest.raises(ValueError, match="train_data is empty"):
@@ -280,8 +307,8 @@ def test_trainer_errors():
         config(loss="huber")
     with pytest.raises(ValueError, match="scalar target y"):
         Trainer(small_model(), [g.replace(y=None) for g in graphs], config=config())
-    with pytest.raises(ValueError, match=r"model\(batch\) must return \[num_graphs=8\]"):
-        Trainer(lambda_model(lambda g: torch.zeros(g.num_graphs, 2)), graphs, config=config()).fit()
+    with pytest.raises(ValueError, match=r"the model must return \[num_graphs=8\] \(or \[num_graphs, 1\]\) for a batch"):
+        Trainer(lambda_model(lambda num_graphs, x: torch.zeros(num_graphs, 2)), graphs, config=config()).fit()
 
 
 def lambda_model(fn):
@@ -290,8 +317,8 @@ def lambda_model(fn):
             super().__init__()
             self.w = nn.Parameter(torch.zeros(()))
 
-        def forward(self, g):
-            return fn(g) + self.w
+        def forward(self, x, edge_index, batch=None, num_graphs=None):  # the package's calling convention
+            return fn(num_graphs, x) + self.w
 
     return M()
 

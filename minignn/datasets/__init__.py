@@ -11,7 +11,7 @@ Conventions: positions in Angstrom everywhere (QM7's Bohr converted on load); QM
 energies in kcal/mol; QM9 energies in Hartree as shipped, atomization energies in
 eV or kcal/mol on request (:mod:`minignn.units`).
 
-Book: chapters *QM7* and *Diffusion models*.
+Book: chapters qm7 and diffusion.
 """
 
 from minignn.datasets.atoms import QM7_TYPES, QM9_TYPES, AtomTypes, element_symbol

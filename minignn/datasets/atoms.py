@@ -5,7 +5,7 @@ A data set uses a few elements, its alphabet :math:`\mathcal{Z}` (QM7: H, C, N, 
 atom by a row of a table ``torch.nn.Embedding(K, F)`` with :math:`K = |\mathcal{Z}|`,
 so the atomic numbers are mapped to contiguous types :math:`t(z) \in \{0, \dots, K-1\}`.
 
-Book: chapter *QM7*, section "Molecules as graphs".
+Book: chapter qm7, section "The data".
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class AtomTypes:
         elements: the atomic numbers of the alphabet.
         name: the data set's name, used in error messages.
 
-    Book: chapter *QM7*, section "Molecules as graphs".
+    Book: chapter qm7, section "The data".
     """
 
     def __init__(self, elements: Sequence[int], name: str = "given"):

@@ -5,19 +5,20 @@
   (``~/.cache/minignn`` on Linux); downloads and parsed caches go there.
 * ``$MINIGNN_NO_DOWNLOAD=1`` forbids every download (as ``download=False`` does).
 
-Every file minignn writes is first written to a temporary file in the same folder
-and then renamed over the target with :func:`os.replace`, which is atomic: a reader
-sees the old file or the new one, never half of one.
+Every file minignn writes goes through one writer, :func:`minignn.checkpoint.atomic_write`
+(re-exported here for the dataset loaders): first a temporary file in the same folder,
+then :func:`os.replace` over the target, which is atomic: a reader sees the old file or
+the new one, never half of one.
 
-Book: chapter *QM7*, section "The data".
+Book: chapter qm7, section "The data".
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
-from typing import Callable
+
+from minignn.checkpoint import atomic_write
 
 __all__ = ["cache_dir", "data_dir", "downloads_allowed", "atomic_write"]
 
@@ -51,21 +52,3 @@ def downloads_allowed(download: bool | None = None) -> bool:
         return bool(download)
     return os.environ.get("MINIGNN_NO_DOWNLOAD", "").strip().lower() not in ("1", "true", "yes")
 
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then ``os.replace(tmp, path)``.
-
-    If ``write`` fails the temporary file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path

@@ -18,7 +18,7 @@ their ``units[name]``.  Indexing it gives a :class:`Molecule`; :func:`to_graph` 
 :func:`molecules_to_graphs` give :class:`minignn.graph.Graph` objects, which
 :func:`minignn.graph.batch` batches.
 
-Book: chapter *QM7*, section "Molecules as graphs".
+Book: chapter qm7, section "The data".
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class MoleculeSet:
     ``len``, iteration and ``ms[m]`` (a :class:`Molecule`) work as for a list;
     ``ms.subset(indices)`` keeps some molecules.
 
-    Book: chapter *QM7*, section "Molecules as graphs".
+    Book: chapter qm7, section "The data".
     """
 
     z: Tensor
@@ -194,7 +194,7 @@ def to_graph(mol: Molecule, atom_types: AtomTypes, cutoff: float | None = None, 
     Returns:
         ``Graph`` with ``x`` ``[n]`` int64 atom types, ``pos`` ``[n, 3]``, ``edge_index`` ``[2, E]``.
 
-    Book: chapter *QM7*, section "Molecules as graphs".
+    Book: chapter qm7, section "The data".
     """
     x = atom_types.index(mol.z)
     pos = mol.pos.to(torch.get_default_dtype()) if not mol.pos.is_floating_point() else mol.pos
@@ -226,7 +226,7 @@ def molecules_to_graphs(
     Returns:
         a list of ``M`` graphs.
 
-    Book: chapter *QM7*, section "Molecules as graphs".
+    Book: chapter qm7, section "The data".
     """
     if not isinstance(molecules, MoleculeSet):
         if atom_types is None:

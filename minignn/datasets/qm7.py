@@ -37,7 +37,7 @@ checkpoint stores, and :func:`check_split` compares such a record with a loaded 
 Terms of use: Copyright Rupp, Tkatchenko, Müller, von Lilienfeld; cite Blum & Reymond,
 JACS 131:8732 (2009) and Rupp et al., PRL 108:058301 (2012).
 
-Book: chapter *QM7*, section "The data".
+Book: chapter qm7, section "The data".
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def stratified_folds(energies: Tensor, num_folds: int = 5, seed: int = 0) -> Ten
     Returns:
         ``[M]`` int64 fold id of each molecule, in ``0..num_folds-1``.
 
-    Book: chapter *QM7*, section "Cross-validation folds".
+    Book: chapter qm7, section "Cross-validation folds".
     """
     e = np.asarray(torch.as_tensor(energies, dtype=torch.float64))
     if e.ndim != 1 or not np.isfinite(e).all():
@@ -153,7 +153,7 @@ def qm7_split(folds: Tensor, energies: Tensor, fold: int, val_fraction: float = 
     Returns:
         ``(train, val, test)``, sorted int64 index tensors, disjoint, covering all molecules.
 
-    Book: chapter *QM7*, section "Cross-validation folds".
+    Book: chapter qm7, section "Cross-validation folds".
     """
     folds = torch.as_tensor(folds, dtype=torch.int64)
     energies = torch.as_tensor(energies)
@@ -377,7 +377,7 @@ def load_qm7(path: str | Path | None = None, *, download: bool | None = None,
     ``folds``: ``"stratified"`` (the same on every copy of the file; the shipped checkpoints use them), ``"file"``
     (the published ``P``; an error if the file lacks it) or ``"auto"`` (``P`` when present).
 
-    Book: chapter *QM7*, section "The data".
+    Book: chapter qm7, section "The data".
     """
     if folds not in FOLD_RULES:
         raise ValueError(f"folds must be one of {FOLD_RULES}, got {folds!r}")

@@ -38,7 +38,7 @@ theory; figshare doi:10.6084/m9.figshare.1057643, file ``atomref.txt``).  qm9pac
 ship this table.  They are negative (a molecule is bound); :meth:`QM9.atomization_energy`
 gives them in eV (default) or kcal/mol via :mod:`minignn.units`.
 
-Book: chapter *Diffusion models*, section "QM9".
+Book: chapter diffusion, section "QM9".
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from minignn.datasets.cache import atomic_write, cache_dir
+from minignn.checkpoint import atomic_write
+from minignn.datasets.cache import cache_dir
 from minignn.datasets.atoms import QM9_TYPES, SYMBOLS
 from minignn.datasets.molecules import Molecule, MoleculeSet, molecules_to_graphs
 from minignn.graph import Graph
@@ -254,7 +255,7 @@ def load_qm9(data_dir: str | Path | None = None, *, rebuild: bool = False, cache
         cache: False skips reading and writing the cache.
         num_molecules: the expected count (None accepts any, for small test files).
 
-    Book: chapter *Diffusion models*, section "QM9".
+    Book: chapter diffusion, section "QM9".
     """
     source = Path(data_dir) if data_dir is not None else qm9pack_data_dir()
     files = _csv_files(source)
