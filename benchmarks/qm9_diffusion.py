@@ -155,6 +155,40 @@ def section(r: dict) -> str:
     ])
 
 
+ABLATION_COLUMNS = ["change", "flags", "steps", "train min", "ms per step", "final loss", "atom stab. (%)",
+                    "mol. stab. (%)", "validity (%)", "uniqueness (%)", "samples"]
+
+
+def write_ablation_row(args, r: dict, model, info: dict, path: pathlib.Path) -> None:
+    """One row of the ablation table (section ``qm9_diffusion_ablations``); rows of other runs are kept.
+    The flags are read from the model and its training record (``info``), so a re-evaluation states them right."""
+    c = model.config
+    flags = " ".join(f"{k} {v}" for k, v in (("--rbf", c.rbf), ("--parametrization", c.parametrization),
+                                             ("--bond-head", info.get("bond_weight", args.bond_head)),
+                                             ("--time-sampling", info.get("time_sampling", args.time_sampling)),
+                                             ("--width", c.width), ("--layers", c.layers),
+                                             ("--sample-steps", args.sample_steps)))
+    preamble = "\n".join([
+        "## QM9 generation: ablations (EDM, short CPU runs)",
+        "",
+        "- protocol: each row trains from the same seed for a fixed number of steps (the learning-rate schedule "
+        "follows the steps, so a row does not depend on the machine's load), then samples `samples` molecules "
+        "with the EMA weights and evaluates them with minignn.metrics; `ms per step` is wall-clock time on a shared "
+        "machine (compare the costs of changes with an idle-machine timing); `final loss` is the mean of the last 500 steps "
+        "and compares only rows with the same loss (`--parametrization`, `--time-sampling`, `--bond-head`)",
+        f"- machine: {results.cpu_model()}, {os.cpu_count()} logical cores (shared with other jobs), 1 torch thread per run",
+        f"- versions: python {platform.python_version()}, torch {torch.__version__}",
+        f"- command: `python benchmarks/qm9_diffusion.py --ablation LABEL --steps N --num-samples 500 [flags]`",
+        f"- last row written: {datetime.datetime.now():%Y-%m-%d %H:%M}",
+    ])
+    row = {"change": args.ablation, "flags": f"`{flags}`", "steps": r["steps"], "train min": f"{r['train_min']:.1f}",
+           "ms per step": f"{1000 * 60 * r['train_min'] / max(r['steps'], 1):.0f}", "final loss": f"{r['final_loss']:.4f}",
+           "atom stab. (%)": pct(r["metrics"]["atom_stability"]), "mol. stab. (%)": pct(r["metrics"]["mol_stability"]),
+           "validity (%)": pct(r["metrics"]["validity"]), "uniqueness (%)": pct(r["metrics"]["uniqueness"]),
+           "samples": r["num_samples"]}
+    results.upsert_row("qm9_diffusion_ablations", preamble, ABLATION_COLUMNS, row, key="change", path=path)
+
+
 def write_section(text: str, path: pathlib.Path = RESULTS) -> None:
     """Replace the qm9_diffusion section of ``path`` (or append it), atomically; the rest is left untouched."""
     results.write_section("qm9_diffusion", text.replace(BEGIN, "").replace(END, ""), path)
@@ -192,6 +226,10 @@ def main(argv=None) -> dict:
     p.add_argument("--bond-head", type=float, default=0.0, help="weight of an auxiliary bond-order loss (0: no bond head)")
     p.add_argument("--time-sampling", default="uniform", choices=["uniform", "low_noise"],
                    help="training times: U(0, 1), or Beta(1, 2) (twice as many low-noise steps)")
+    p.add_argument("--ablation", default=None, metavar="LABEL",
+                   help="an ablation run: write one row (LABEL, steps, loss, stability and validity) into the "
+                        "qm9_diffusion_ablations section of --results instead of the main section and the checkpoint "
+                        "(with --skip-training: evaluate --checkpoint again)")
     args = p.parse_args(argv)
     if args.quick:  # small everything, unless set explicitly
         given = set(argv if argv is not None else sys.argv[1:])
@@ -199,7 +237,7 @@ def main(argv=None) -> dict:
                             ("--num-samples", 50), ("--sample-steps", 100), ("--batch-size", 32)):
             if flag not in given:
                 setattr(args, flag[2:].replace("-", "_"), value)
-    write = (not args.quick or args.write) and not args.no_write
+    write = (not args.quick or args.write) and not args.no_write and not args.ablation
     torch.manual_seed(args.seed)
     command = "python benchmarks/qm9_diffusion.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     ckpt = pathlib.Path(args.checkpoint) if args.checkpoint else qm9_checkpoint_path()
@@ -260,6 +298,11 @@ def main(argv=None) -> dict:
     for name, row in (("QM9 reference", reference), ("EDM (this package)", metrics)):
         print(f"{name:<28}" + "".join(f"{pct(row.get(k)):>18}" for k in METRICS))
     print(f"sampling: {r['sec_per_mol']:.3f} s per molecule, 100 molecules in {r['time_100']:.1f} s; {params} parameters")
+    if args.ablation and not args.no_write:
+        write_ablation_row(args, r, model, info, pathlib.Path(args.results))
+        if not args.skip_training:
+            save_edm(ckpt, model, info)  # kept for a later --skip-training evaluation
+        log(f"wrote the row {args.ablation!r} of the qm9_diffusion_ablations section of {args.results} and {ckpt}")
     if write:
         info |= {k: metrics[k] for k in METRICS} | {"sampler": args.sampler, "sample_steps": args.sample_steps,
                                                     "sec_per_mol": r["sec_per_mol"], "num_samples": args.num_samples}

@@ -20,7 +20,8 @@ import platform
 
 from minignn.checkpoint import atomic_write
 
-__all__ = ["results_path", "read_section", "write_section", "section_fields", "section_table", "machine", "cpu_model"]
+__all__ = ["results_path", "read_section", "write_section", "upsert_row", "section_fields", "section_table", "machine",
+           "cpu_model"]
 
 _PACKAGE = pathlib.Path(__file__).resolve().parent
 _REPOSITORY_FILE = _PACKAGE.parent / "benchmarks" / "RESULTS.md"
@@ -60,6 +61,34 @@ def _locked(path: pathlib.Path):
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def upsert_row(name: str, preamble: str, header: list[str], row: dict, key: str,
+               path: pathlib.Path | str | None = None) -> pathlib.Path:
+    """Put ``row`` into the table of section ``name``, replacing the row whose ``key`` cell is the same, under the
+    file lock (runs that finish at the same moment do not lose each other's rows).  The section is ``preamble``
+    (its ``- key: value`` lines; rewritten each time) followed by the table with columns ``header``."""
+    missing = [h for h in header if h not in row]
+    if missing or key not in header:
+        raise ValueError(f"row must give every column {header} (missing {missing}) and key must be one of them")
+    path = pathlib.Path(path) if path is not None else _REPOSITORY_FILE
+    begin, end = _markers(name)
+    with _locked(path):
+        old = path.read_text() if path.exists() else "# Benchmark results\n"
+        rows = []
+        if begin in old and end in old:
+            rows = [r for r in section_table(old.split(begin, 1)[1].split(end, 1)[0]) if list(r) == header]
+        rows = [r for r in rows if r[key] != str(row[key])] + [{h: str(row[h]) for h in header}]
+        table = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        table += ["| " + " | ".join(r[h] for h in header) + " |" for r in rows]
+        block = f"{begin}\n{preamble.strip(chr(10))}\n\n" + "\n".join(table) + f"\n{end}"
+        if begin in old and end in old:
+            head, rest = old.split(begin, 1)
+            new = head + block + rest.split(end, 1)[1]
+        else:
+            new = old.rstrip("\n") + "\n\n" + block + "\n"
+        atomic_write(path, lambda tmp: tmp.write_text(new))
+    return path
 
 
 def write_section(name: str, text: str, path: pathlib.Path | str | None = None) -> pathlib.Path:

@@ -74,3 +74,19 @@ def test_section_table_rejects_a_missing_table_or_a_broken_row():
         results.section_table("- command: `x`\n")
     with pytest.raises(ValueError, match="a table row has 3 cells but the header has 2"):
         results.section_table("| a | b |\n| --- | --- |\n| 1 | 2 | 3 |\n")
+
+
+def test_upsert_row_replaces_its_own_row_and_keeps_the_others(tmp_path):
+    from minignn.results import read_section, section_table, upsert_row
+
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Benchmark results\n\nintro kept\n")
+    header = ["change", "value"]
+    upsert_row("abl", "## Ablations\n\n- note: one", header, {"change": "a", "value": 1}, key="change", path=path)
+    upsert_row("abl", "## Ablations\n\n- note: two", header, {"change": "b", "value": 2}, key="change", path=path)
+    upsert_row("abl", "## Ablations\n\n- note: three", header, {"change": "a", "value": 3}, key="change", path=path)
+    body = read_section("abl", path)
+    assert section_table(body) == [{"change": "b", "value": "2"}, {"change": "a", "value": "3"}]
+    assert "- note: three" in body and "note: one" not in body and path.read_text().startswith("# Benchmark results\n\nintro kept")
+    with pytest.raises(ValueError, match=r"row must give every column \['change', 'value'\] \(missing \['value'\]\)"):
+        upsert_row("abl", "", header, {"change": "c"}, key="change", path=path)
