@@ -26,6 +26,11 @@ Allowed valences follow EDM for H, B, C, N, O, F, Si, P, Cl, As, Br, I; for S we
 2, 4 or 6 (EDM allows 4 only; QM9 has no sulphur).  EDM's valence-only entries (Al, Hg, Bi)
 are left out: without a bond length they could never bond.
 
+Generated molecules carry no charges, so :mod:`minignn.metrics` also asks whether some formal
+charge :math:`q \in \{-1, 0, +1\}` per atom explains each valence (:data:`CHARGED_VALENCES`,
+:func:`charged_valence_table`): the valences allowed for a charged atom follow MiDi (Vignac et al.
+2023, github ``cvignac/MiDi``, ``allowed_bonds`` in ``analysis/rdkit_functions.py``).
+
 Book: chapter diffusion, section "Evaluating generated molecules".
 """
 
@@ -37,8 +42,8 @@ from torch import Tensor
 from minignn.datasets.atoms import SYMBOLS
 
 __all__ = [
-    "SINGLE", "DOUBLE", "TRIPLE", "MARGINS_PM", "ALLOWED_VALENCES", "PM_IN_ANGSTROM",
-    "bond_length_tables", "valence_table", "supported_elements",
+    "SINGLE", "DOUBLE", "TRIPLE", "MARGINS_PM", "ALLOWED_VALENCES", "CHARGED_VALENCES", "CHARGES",
+    "PM_IN_ANGSTROM", "bond_length_tables", "valence_table", "charged_valence_table", "supported_elements",
 ]
 
 #: 1 picometre in Angstrom.
@@ -86,6 +91,23 @@ ALLOWED_VALENCES = {
 }
 MAX_VALENCE = 8  # valences above this are never allowed
 
+#: The formal charges an atom may take in the charge-aware check, in the order of the table's first axis.
+CHARGES = (-1, 0, 1)
+#: Valences allowed with a formal charge: ``(symbol, q) -> valences``; q = 0 is :data:`ALLOWED_VALENCES`.
+#:
+#: Source: MiDi's ``allowed_bonds`` (Vignac et al. 2023, github ``cvignac/MiDi``,
+#: ``analysis/rdkit_functions.py``), restricted to closed shells: a charged atom has the valence
+#: of the neutral atom with as many electrons (C+ like B: 3, C- like N: 3, N+ like C: 4, N- like O: 2,
+#: O+ like N: 3, O- like F: 1, P+ like Si: 4, S+ like P: 3, S- like Cl: 1, Br+ like Se: 2).
+#: Left out of MiDi's table: N+ with valence 2 or 3 and S+ with 2 (open shells; MiDi's own comment
+#: calls the N+ entries a QM9 artefact), S- with 3 (replaced by the thiolate's 1), charges of
+#: magnitude 2 and 3, and the free ions of valence 0 (H+, H-, F-): an atom with no bond is a
+#: fragment, not a bonded atom, so H and F have no charged form here.
+CHARGED_VALENCES = {
+    ("C", 1): (3,), ("C", -1): (3,), ("N", 1): (4,), ("N", -1): (2,), ("O", 1): (3,), ("O", -1): (1,),
+    ("P", 1): (4,), ("S", 1): (3,), ("S", -1): (1,), ("Br", 1): (2,),
+}
+
 
 def supported_elements() -> tuple[int, ...]:
     """Atomic numbers with a valence and at least one tabulated bond length (sorted)."""
@@ -118,4 +140,18 @@ def valence_table() -> Tensor:
     out = torch.zeros(size, MAX_VALENCE + 2, dtype=torch.bool)
     for symbol, valences in ALLOWED_VALENCES.items():
         out[SYMBOLS.index(symbol), list(valences)] = True
+    return out
+
+
+def charged_valence_table() -> Tensor:
+    """Boolean table ``[3, Z, MAX_VALENCE + 2]``: entry ``[q + 1, z, v]`` is True iff valence ``v`` is allowed
+    for element ``z`` with formal charge ``q`` in :data:`CHARGES` = (-1, 0, +1).
+
+    ``[1]`` (q = 0) is :func:`valence_table`; ``[0]`` and ``[2]`` come from :data:`CHARGED_VALENCES`.
+    The last column (``v > MAX_VALENCE``) is all False.
+    """
+    out = torch.zeros(len(CHARGES), *valence_table().shape, dtype=torch.bool)
+    out[1] = valence_table()
+    for (symbol, q), valences in CHARGED_VALENCES.items():
+        out[CHARGES.index(q), SYMBOLS.index(symbol), list(valences)] = True
     return out
