@@ -168,6 +168,7 @@ def write_ablation_row(args, r: dict, model, info: dict, path: pathlib.Path) -> 
                                              ("--time-sampling", info.get("time_sampling", args.time_sampling)),
                                              ("--width", c.width), ("--layers", c.layers),
                                              ("--sample-steps", args.sample_steps)))
+    flags += " --compile" if info.get("compile") else ""
     preamble = "\n".join([
         "## QM9 generation: ablations (EDM, short CPU runs)",
         "",
@@ -226,6 +227,8 @@ def main(argv=None) -> dict:
     p.add_argument("--bond-head", type=float, default=0.0, help="weight of an auxiliary bond-order loss (0: no bond head)")
     p.add_argument("--time-sampling", default="uniform", choices=["uniform", "low_noise"],
                    help="training times: U(0, 1), or Beta(1, 2) (twice as many low-noise steps)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                   help="train through torch.compile (the EGNN's elementwise operations fused; compiling counts in the budget)")
     p.add_argument("--ablation", default=None, metavar="LABEL",
                    help="an ablation run: write one row (LABEL, steps, loss, stability and validity) into the "
                         "qm9_diffusion_ablations section of --results instead of the main section and the checkpoint "
@@ -261,7 +264,7 @@ def main(argv=None) -> dict:
         result = train_edm(model, train, steps=args.steps or 10**9, batch_size=args.batch_size, lr=args.lr,
                            generator=torch.Generator().manual_seed(args.seed), time_budget_s=60 * args.budget_min,
                            ema_decay=args.ema, log_every=20 if args.quick else 1000,
-                           time_sampling=args.time_sampling, bond_weight=args.bond_head or 1.0)
+                           time_sampling=args.time_sampling, bond_weight=args.bond_head or 1.0, compile=args.compile)
         steps, train_s = len(result.losses), result.seconds
         final_loss = sum(result.losses[-500:]) / len(result.losses[-500:])
         if result.ema is not None:
@@ -269,7 +272,7 @@ def main(argv=None) -> dict:
         model.eval()
         info = dict(steps=steps, train_s=train_s, final_loss=final_loss, subset=args.subset, command=command,
                     batch_size=args.batch_size, lr=args.lr, ema=args.ema, budget_min=args.budget_min,
-                    time_sampling=args.time_sampling, bond_weight=args.bond_head)
+                    time_sampling=args.time_sampling, bond_weight=args.bond_head, compile=args.compile)
         if write:  # save the weights now: a crash while sampling must not lose two hours of training
             save_edm(ckpt, model, info)
             log(f"saved {ckpt}")

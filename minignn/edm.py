@@ -403,13 +403,16 @@ class TrainLog(NamedTuple):
 def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 64, lr: float = 1e-3,
               generator: torch.Generator | None = None, time_budget_s: float | None = None, ema_decay: float | None = 0.999,
               clip_grad_norm: float | None = 2.0, warmup_steps: int = 100, log_every: int = 0,
-              time_sampling: str = "uniform", bond_weight: float = 1.0) -> TrainLog:
+              time_sampling: str = "uniform", bond_weight: float = 1.0, compile: bool = False) -> TrainLog:
     """Minimise :func:`edm_loss` with Adam on random batches of ``molecules``.
 
     Learning rate: linear warmup over ``warmup_steps``, then a cosine from ``lr`` to lr / 100 over the progress
     p = max(step / steps, elapsed / time_budget_s).  Stops after ``steps`` steps or the time budget.
     Reproducible given ``generator`` and the initial weights (unless a time budget cuts it short).
     ``ema_decay``: also keep an exponential moving average of the weights (EDM: 0.999), returned as ``ema``.
+    ``compile``: run the EGNN through ``torch.compile`` (dynamic shapes) while training: the same function, with
+    its elementwise operations fused into generated kernels (its first steps compile, inside the time budget);
+    the model returned is the plain module.
     Args: molecules: the training set (positions in Angstrom; centred here); batch_size: molecules per step.
     Returns: a :class:`TrainLog`.
     Book: chapter diffusion, section "QM9".
@@ -417,12 +420,24 @@ def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     pos_all, h_all, _ = encode(molecules, model.atom_types, model.config.type_scale, next(model.parameters()).dtype)
-    ptr, counts = molecules.ptr, molecules.num_atoms
     bond_table = bond_classes(molecules) if model.bond_head is not None else None
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     ema = None
     if ema_decay is not None:
         ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay))
+    if compile:  # an instance attribute shadows the method while training; the EMA copy was made above
+        model.egnn.propagate = torch.compile(model.egnn.propagate, dynamic=True)
+    try:
+        return _train_loop(model, molecules, steps, batch_size, lr, generator, time_budget_s, ema, clip_grad_norm,
+                           warmup_steps, log_every, time_sampling, bond_weight, optimizer, pos_all, h_all, bond_table)
+    finally:
+        if compile:
+            del model.egnn.propagate
+
+
+def _train_loop(model, molecules, steps, batch_size, lr, generator, time_budget_s, ema, clip_grad_norm, warmup_steps,
+                log_every, time_sampling, bond_weight, optimizer, pos_all, h_all, bond_table) -> TrainLog:
+    ptr, counts = molecules.ptr, molecules.num_atoms
     losses, start = [], time.perf_counter()
     for step in range(steps):
         elapsed = time.perf_counter() - start

@@ -215,9 +215,11 @@ def choose_backend(reduce: str, backend=None, src=None, index=None) -> str:
     Default: for a sum or mean, ``"csr"`` (one streaming pass) over a sorted index of
     floats, else ``"torch_scatter"`` when installed, else ``"torch"``; for max and min,
     ``"torch"`` (``scatter_reduce`` is about 10x faster than torch_scatter's scatter_max on CPU).
+    Inside ``torch.compile``, ``"torch"`` always: the compiler can fuse it with its neighbours, and the
+    data-dependent choice (is the index sorted?) would break the graph.
     """
     if backend is None:
-        if reduce in ("max", "min"):
+        if reduce in ("max", "min") or torch.compiler.is_compiling():
             return "torch"
         if src is not None and src.dtype.is_floating_point and index is not None and is_sorted(index):
             return "csr"

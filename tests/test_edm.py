@@ -475,3 +475,19 @@ def test_training_with_every_option_runs_and_lowers_the_loss():
                     ema_decay=None)
     assert all(math.isfinite(v) for v in log.losses)
     assert sum(log.losses[-10:]) < sum(log.losses[:10])
+
+
+def test_compiled_training_takes_the_same_steps_and_returns_the_plain_module():
+    """train_edm(compile=True) runs the EGNN through torch.compile: the same losses (to float32 rounding of fused
+    kernels) and the same weights, and the model it returns calls the plain method again."""
+    mols = tiny_molecules()
+    runs = []
+    for compile in (False, True):
+        model = small_model(visible=False, counts=mols.num_atoms, seed=3)
+        log = train_edm(model, mols, steps=6, batch_size=4, lr=3e-3, generator=gen(12), ema_decay=None, compile=compile)
+        runs.append((log.losses, model))
+    (plain, m1), (compiled, m2) = runs
+    assert max(abs(a - b) for a, b in zip(plain, compiled)) < 1e-4
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert "propagate" not in vars(m2.egnn)  # the compiled function is gone once training returns
