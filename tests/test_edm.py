@@ -15,6 +15,7 @@ from torch import nn
 from minignn.datasets import QM9_TYPES, MoleculeSet
 from minignn.diffusion import ancestral_sample
 from minignn.edm import (
+    PUBLISHED_COMPUTE,
     PUBLISHED_QM9,
     SAMPLERS,
     EDM,
@@ -359,9 +360,9 @@ def test_benchmark_record_is_the_table_the_chapter_reads(tmp_path):
 
     bench = _diffusion_benchmark()
     metrics = dict(atom_stability=0.912, mol_stability=0.3, validity=0.6, uniqueness=0.95, valid_and_unique=0.57,
-                   novelty=0.4)
+                   novelty=0.4, charged_mol_stability=0.35, xyz_validity=0.65)
     reference = dict(atom_stability=0.99, mol_stability=0.95, validity=0.97, uniqueness=1.0, valid_and_unique=0.97,
-                     novelty=float("nan"))
+                     novelty=float("nan"), charged_mol_stability=0.96, xyz_validity=0.98)
     r = dict(command="python benchmarks/qm9_diffusion.py", subset="heavy8", subset_text="at most 8 heavy atoms",
              num_train=21800, mean_atoms=16.1, params=117513, budget_min=120, train_min=120.0, steps=50000,
              batch_size=64, epochs=146.8, final_loss=0.1, sampler="ancestral", sample_steps=500, sec_per_mol=0.4,
@@ -373,13 +374,16 @@ def test_benchmark_record_is_the_table_the_chapter_reads(tmp_path):
     body = results.read_section("qm9_diffusion", path)
     assert results.read_section("qm7", path) == "keep me"
     rows = {row["model"]: row for row in results.section_table(body)}
-    ours = rows["EDM, this package (1000 samples, 120 min CPU)"]
+    ours = rows["EDM, this package (1000 samples)"]
     assert ours["atom stab. (%)"] == "91.2" and ours["mol. stab. (%)"] == "30.0" and ours["novelty (%)"] == "40.0"
+    assert ours["mol. stab., charges allowed (%)"] == "35.0" and ours["validity, RDKit's bonds (%)"] == "65.0"
+    assert ours["compute"] == "at most 8 heavy atoms, 120 min on 1 CPU core, 50000 steps"
     assert rows["QM9 reference (1000 random training molecules)"]["novelty (%)"] == "-"
-    published = rows["EDM, published (full QM9, 10,000 samples, GPU)"]
+    published = rows["EDM, published (10,000 samples)"]
     assert float(published["atom stab. (%)"]) == PUBLISHED_QM9["EDM"]["atom_stability"]
+    assert published["compute"] == PUBLISHED_COMPUTE["EDM"] and published["validity, RDKit's bonds (%)"] == "-"
     fields = results.section_fields(body)
-    assert fields["targets"].startswith("atom_stability 91.2% < 95%; mol_stability 30.0% < 60%; validity 60.0% < 80%; "
+    assert fields["targets"].startswith("atom_stability 91.2% < 96%; mol_stability 30.0% < 60%; validity 60.0% < 85%; "
                                         "uniqueness 95.0% >= 90%")
     assert fields["targets"].endswith("100 molecules in 41.0 s < 60 s")
 
