@@ -14,6 +14,7 @@ Scatter             ``scatter``, ``plan`` (AggregationPlan: CSR aggregation)
 Equivariance        ``geometry``, ``testing``, ``spherical``, ``radial``, ``equivariant``
 QM7                 ``datasets``, ``units``, ``viewer``, ``train``, ``baselines``, ``checkpoint``, ``painn``
 Diffusion models    ``schedules``, ``diffusion``, ``toy``, ``edm``, ``metrics``, ``bond_tables``
+All chapters        ``checks`` (plain arguments: sizes, counts, numbers and flags)
 ==================  ==========================================================
 """
 

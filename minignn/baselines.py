@@ -33,6 +33,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from minignn.checks import check_bool, check_int, check_number
 from minignn.graph import Graph
 from minignn.pooling import sum_pool
 from minignn.units import angstrom_to_bohr
@@ -43,10 +44,23 @@ __all__ = ["mean_baseline", "composition", "CompositionBaseline", "composition_b
 
 def mean_baseline(y_train: Tensor, num_predictions: int) -> Tensor:
     r""":math:`\hat y = \bar y_{\text{train}}` for ``num_predictions`` molecules, ``[num_predictions]`` float64."""
-    y = torch.as_tensor(y_train, dtype=torch.float64).reshape(-1)
+    y = _finite("y_train", y_train)
     if y.numel() == 0:
         raise ValueError("mean_baseline needs at least one training target, got none")
-    return y.mean().expand(int(num_predictions)).clone()
+    return y.mean().expand(check_int(num_predictions, "num_predictions")).clone()
+
+
+def _finite(name: str, values) -> Tensor:
+    """``values`` as a flat float64 tensor, after checking that every entry is a finite number."""
+    try:
+        t = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be numbers (a tensor or a sequence of floats), got {type(values).__name__}") from None
+    if not bool(torch.isfinite(t).all()):
+        bad = (~torch.isfinite(t)).nonzero()[:, 0]
+        raise ValueError(f"{name} must be finite, but {bad.numel()} value(s) are NaN or inf (first: entry "
+                         f"{int(bad[0])} = {float(t[bad[0]])}); drop or fix those targets first")
+    return t
 
 
 def composition(g: Graph, num_types: int) -> Tensor:
@@ -54,6 +68,9 @@ def composition(g: Graph, num_types: int) -> Tensor:
 
     Args: ``g`` a graph or a batch whose ``x`` holds integer node types ``[num_nodes]``; ``num_types`` K.
     """
+    if not isinstance(g, Graph):
+        raise ValueError(f"composition takes a minignn.graph.Graph (or a batch of them), got {type(g).__name__}")
+    num_types = check_int(num_types, "num_types", minimum=1)
     x = g.x
     if x is None or x.is_floating_point() or x.dim() != 1:
         got = "None" if x is None else f"{x.dtype} {list(x.shape)}"
@@ -74,7 +91,7 @@ class CompositionBaseline:
     """
 
     def __init__(self, num_types: int, bias: bool = True):
-        self.num_types, self.bias = int(num_types), bool(bias)
+        self.num_types, self.bias = check_int(num_types, "num_types", minimum=1), check_bool(bias, "bias")
         self.weight, self.intercept = None, torch.zeros((), dtype=torch.float64)  # w [K], b
 
     def _check(self, counts: Tensor) -> Tensor:
@@ -84,7 +101,9 @@ class CompositionBaseline:
         return counts.double()
 
     def fit(self, counts: Tensor, y: Tensor) -> "CompositionBaseline":
-        counts, y = self._check(counts).cpu(), torch.as_tensor(y, dtype=torch.float64).cpu().reshape(-1)
+        counts, y = self._check(counts).cpu(), _finite("y", torch.as_tensor(y).detach().cpu())
+        if not bool(torch.isfinite(counts).all()) or bool((counts < 0).any()):
+            raise ValueError("counts must be finite and >= 0 (atoms of each type per graph)")
         if counts.shape[0] == 0 or y.numel() != counts.shape[0]:
             raise ValueError(f"fit needs one target per graph and at least one graph, got {counts.shape[0]} "
                              f"graphs and {y.numel()} targets")
@@ -105,8 +124,19 @@ class CompositionBaseline:
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "CompositionBaseline":
+        """The inverse of :meth:`state_dict`; raises ValueError for a missing entry or non-finite weights."""
+        missing = [k for k in ("num_types", "bias", "weight", "intercept") if not isinstance(state, dict) or k not in state]
+        if missing:
+            raise ValueError(f"a CompositionBaseline state needs num_types, bias, weight and intercept; missing {missing}")
         out = cls(state["num_types"], state["bias"])
-        out.weight, out.intercept = state["weight"], state["intercept"]
+        weight, intercept = state["weight"], state["intercept"]
+        if weight is not None:
+            if not isinstance(weight, Tensor) or weight.shape != (out.num_types,):
+                got = list(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
+                raise ValueError(f"the baseline weight must have shape [num_types={out.num_types}], got {got}")
+            _finite("the baseline weight", weight)
+        _finite("the baseline intercept", intercept)
+        out.weight, out.intercept = weight, torch.as_tensor(intercept, dtype=torch.float64)
         return out
 
 
@@ -130,10 +160,11 @@ class Standardizer:
     residuals; ``inverse`` gives :math:`r = \mu + \sigma z`.  A constant residual gets :math:`\sigma = 1`."""
 
     def __init__(self, mean: float = 0.0, std: float = 1.0):
-        self.mean, self.std = float(mean), float(std)
+        self.mean = check_number(mean, "mean")
+        self.std = check_number(std, "std", minimum=0, strict_minimum=True)  # z = r / 0 would be inf
 
     def fit(self, r: Tensor) -> "Standardizer":
-        r = torch.as_tensor(r, dtype=torch.float64).reshape(-1)
+        r = _finite("the residuals r", r)
         if r.numel() == 0:
             raise ValueError("Standardizer.fit needs at least one value, got an empty tensor")
         self.mean, std = float(r.mean()), float(r.std(correction=0))
@@ -168,7 +199,7 @@ def coulomb_matrix(z: Tensor, pos: Tensor) -> Tensor:
     n = Z.numel()
     eye = torch.eye(n, dtype=torch.bool)
     if n > 1 and bool((d[~eye] == 0).any()):
-        raise ValueError("two atoms sit at the same position: the Coulomb matrix is infinite")
+        raise ValueError("pos: two atoms sit at the same position: the Coulomb matrix is infinite")
     off = torch.outer(Z, Z) / torch.where(eye, torch.ones_like(d), d)
     return torch.where(eye, torch.diag_embed(0.5 * Z**2.4), off)
 
@@ -187,6 +218,7 @@ def sorted_coulomb_features(molecules: Sequence, size: int = 23) -> Tensor:
     molecules = list(molecules)
     if not molecules:
         raise ValueError("sorted_coulomb_features needs at least one molecule, got none")
+    size = check_int(size, "size", minimum=1)
     M = len(molecules)
     Z = torch.zeros(M, size, dtype=torch.float64)  # padding: Z = 0 gives zero rows and columns
     R = torch.zeros(M, size, 3, dtype=torch.float64)
@@ -200,7 +232,7 @@ def sorted_coulomb_features(molecules: Sequence, size: int = 23) -> Tensor:
     eye = torch.eye(size, dtype=torch.bool)
     real = (Z[:, :, None] > 0) & (Z[:, None, :] > 0) & ~eye  # pairs of distinct real atoms
     if bool((d[real] == 0).any()):
-        raise ValueError("two atoms sit at the same position: the Coulomb matrix is infinite")
+        raise ValueError("pos: two atoms sit at the same position: the Coulomb matrix is infinite")
     C = torch.where(real, Z[:, :, None] * Z[:, None, :] / torch.where(real, d, torch.ones_like(d)), torch.zeros_like(d))
     C = C + torch.diag_embed(0.5 * Z**2.4)  # [M, S, S]
     order = torch.argsort(-torch.linalg.vector_norm(C, dim=2), dim=1, stable=True)  # [M, S], padding last
@@ -211,10 +243,12 @@ def sorted_coulomb_features(molecules: Sequence, size: int = 23) -> Tensor:
 
 def laplacian_kernel(a: Tensor, b: Tensor, sigma: float) -> Tensor:
     r""":math:`k(a, b) = \exp(-\|a - b\|_1 / \sigma)`, ``[A, D] x [B, D] -> [A, B]``."""
-    if not sigma > 0:
+    if isinstance(sigma, (int, float)) and not isinstance(sigma, bool) and not sigma > 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
-    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"a and b must have shapes [A, D] and [B, D], got {list(a.shape)} and {list(b.shape)}")
+    sigma = check_number(sigma, "sigma", minimum=0, strict_minimum=True)
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor) or a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"a and b must be tensors of shapes [A, D] and [B, D], got {list(getattr(a, 'shape', []))} and "
+                         f"{list(getattr(b, 'shape', []))}")
     return torch.exp(-torch.cdist(a, b, p=1) / sigma)
 
 
@@ -225,9 +259,10 @@ class KernelRidge:
     """
 
     def __init__(self, sigma: float, lam: float):
-        if not sigma > 0 or not lam >= 0:
+        if isinstance(sigma, (int, float)) and isinstance(lam, (int, float)) and (not sigma > 0 or not lam >= 0):
             raise ValueError(f"need sigma > 0 and lam >= 0, got sigma={sigma}, lam={lam}")
-        self.sigma, self.lam = float(sigma), float(lam)
+        self.sigma = check_number(sigma, "sigma", minimum=0, strict_minimum=True)
+        self.lam = check_number(lam, "lam", minimum=0)
         self.train_x: Tensor | None = None
 
     def fit(self, x: Tensor, y: Tensor) -> "KernelRidge":
@@ -261,6 +296,14 @@ def fit_kernel_ridge(x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Ten
     """
     x_train, y_train = _check_xy(x_train, y_train)
     x_val, y_val = _check_xy(x_val, y_val)
+    sigmas = [check_number(v, "sigmas[]", minimum=0, strict_minimum=True) for v in sigmas]
+    lams = [check_number(v, "lams[]", minimum=0) for v in lams]
+    if not lams:
+        raise ValueError("lams must hold at least one regularisation strength lambda >= 0")
+    if x_val.shape[1] != x_train.shape[1]:
+        raise ValueError(f"x_val must have the {x_train.shape[1]} columns of x_train, got {x_val.shape[1]}")
+    if select_size is not None:
+        select_size = check_int(select_size, "select_size", minimum=1)
     if not sigmas:
         sub = x_train[torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(0))[:500]]
         median = float(torch.cdist(sub, sub, p=1).median())

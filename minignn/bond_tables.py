@@ -122,6 +122,8 @@ def bond_length_tables(dtype: torch.dtype = torch.float64) -> Tensor:
     :math:`(z_a, z_b)`, and :math:`-\infty` where no length is tabulated (no distance is
     below it).  ``Z = 1 + the largest supported atomic number``.
     """
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch.dtype (the tables hold -inf), got {dtype!r}")
     size = max(supported_elements()) + 1
     out = torch.full((3, size, size), float("-inf"), dtype=dtype)
     for k, (table, margin) in enumerate(zip((SINGLE, DOUBLE, TRIPLE), MARGINS_PM)):

@@ -31,6 +31,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from minignn.checks import check_int, check_number
 from minignn.schedules import (  # noqa: F401  (re-exported: the schedules belong to this chapter)
     CosineSchedule,
     DiscreteSchedule,
@@ -70,6 +71,27 @@ def _one_time(t) -> Tensor:
     return t[0]
 
 
+def _check_output(out, x: Tensor, who: str = "the model") -> Tensor:
+    """A denoiser's output must have the shape of its input x_t: broadcasting a [B, 1] or [D] output would train and
+    sample something else without a word."""
+    if not isinstance(out, Tensor) or out.shape != x.shape:
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(f"{who} must return a tensor of the shape of x_t {tuple(x.shape)}, got {got}")
+    return out
+
+
+def _check_model(model) -> None:
+    if not callable(model):
+        raise ValueError(f"model must be a callable model(x_t, t) -> [shape of x_t], got {type(model).__name__}")
+
+
+def _check_data(name: str, x) -> Tensor:
+    if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() == 0:
+        got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be a floating tensor [..., D], got {got}")
+    return x
+
+
 def _time_like(x: Tensor, t: float) -> Tensor:
     """The time tensor a sampler passes to the model: [x.shape[0]] (0-dim if x is 1-D), all equal to t."""
     return torch.full(x.shape[:1] if x.dim() > 1 else (), float(t), dtype=x.dtype, device=x.device)
@@ -88,10 +110,12 @@ def q_sample(x0: Tensor, t, schedule="linear", noise: Tensor | None = None, gene
     """
     schedule = get_schedule(schedule)
     t = check_time(t)
+    _check_data("x0", x0)
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
-    elif noise.shape != x0.shape:
-        raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
+    elif not isinstance(noise, Tensor) or noise.shape != x0.shape:
+        raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got "
+                         f"{tuple(noise.shape) if isinstance(noise, Tensor) else type(noise).__name__}")
     log_ab = _per_row(schedule.log_alpha_bar(t), x0)
     return torch.exp(0.5 * log_ab) * x0 + torch.sqrt(-torch.expm1(log_ab)) * noise
 
@@ -113,6 +137,8 @@ def denoising_loss(model: Model, x0: Tensor, schedule="linear", t=None, noise: T
     """
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    _check_model(model)
+    _check_data("x0", x0)
     if t is None:
         t = torch.rand(x0.shape[:1] if x0.dim() > 1 else (), generator=generator, dtype=x0.dtype, device=x0.device)
     if noise is None:
@@ -121,7 +147,7 @@ def denoising_loss(model: Model, x0: Tensor, schedule="linear", t=None, noise: T
             noise = projection(noise)
     t = check_time(t)
     x_t = q_sample(x0, t, schedule, noise=noise)
-    err = (noise - model(x_t, t)) ** 2
+    err = (noise - _check_output(model(x_t, t), x_t)) ** 2
     return err.mean() if reduction == "mean" else err
 
 
@@ -130,11 +156,13 @@ def score_from_eps(eps_hat: Tensor, t, schedule="linear") -> Tensor:
 
     Book: chapter diffusion, section "The denoising loss".
     """
+    _check_data("eps_hat", eps_hat)
     return -eps_hat / _per_row(get_schedule(schedule).sigma(check_time(t)), eps_hat)
 
 
 def eps_from_score(score: Tensor, t, schedule="linear") -> Tensor:
     """eps_hat = -sqrt(1 - alpha_bar(t)) f(x_t, t): the noise prediction from a score."""
+    _check_data("score", score)
     return -score * _per_row(get_schedule(schedule).sigma(check_time(t)), score)
 
 
@@ -148,10 +176,15 @@ def gaussian_score(mean: Tensor, cov: Tensor, schedule="linear") -> Model:
     Book: chapter diffusion, section "Reverse samplers".
     """
     schedule = get_schedule(schedule)
-    dim = mean.shape[-1]
-    if mean.dim() != 1 or cov.shape != (dim, dim):
-        raise ValueError(f"gaussian_score needs mean [D] and cov [D, D], got {tuple(mean.shape)} and {tuple(cov.shape)}")
+    if not isinstance(mean, Tensor) or not isinstance(cov, Tensor) or mean.dim() != 1 \
+            or cov.shape != (mean.shape[0], mean.shape[0]):
+        raise ValueError(f"gaussian_score needs mean [D] and cov [D, D], got {tuple(getattr(mean, 'shape', ()))} and "
+                         f"{tuple(getattr(cov, 'shape', ()))}")
+    if not cov.is_floating_point() or not bool(torch.isfinite(cov).all()) or not torch.allclose(cov, cov.T):
+        raise ValueError("cov must be a finite, symmetric floating-point matrix (a covariance)")
     lam, U = torch.linalg.eigh(cov)  # Sigma = U diag(lam) U^T, so the marginal covariance is U diag(ab lam + 1 - ab) U^T
+    if float(lam.min()) < -1e-8 * max(1.0, float(lam.abs().max())):
+        raise ValueError(f"cov must be positive semi-definite, but it has the eigenvalue {float(lam.min()):g}")
 
     def score(x: Tensor, t: Tensor) -> Tensor:
         ab = schedule.alpha_bar(_one_time(t)).to(x.dtype)
@@ -172,8 +205,9 @@ def empirical_score(data: Tensor, schedule="linear") -> Model:
     Book: chapter diffusion, section "Reverse samplers".
     """
     schedule = get_schedule(schedule)
-    if data.dim() != 2 or len(data) == 0:
-        raise ValueError(f"empirical_score needs data of shape [n, D] with n >= 1, got {tuple(data.shape)}")
+    if not isinstance(data, Tensor) or data.dim() != 2 or len(data) == 0 or not data.is_floating_point():
+        raise ValueError(f"empirical_score needs floating data of shape [n, D] with n >= 1, got "
+                         f"{tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__}")
 
     def score(x: Tensor, t: Tensor) -> Tensor:
         ab = schedule.alpha_bar(_one_time(t)).to(x.dtype)
@@ -189,16 +223,25 @@ def empirical_score(data: Tensor, schedule="linear") -> Model:
 def _score_fn(model: Model, schedule: NoiseSchedule, prediction: str) -> Model:
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+    _check_model(model)
     if prediction == "score":
-        return model
-    return lambda x, t: score_from_eps(model(x, t), t, schedule)
+        return lambda x, t: _check_output(model(x, t), x)
+    return lambda x, t: score_from_eps(_check_output(model(x, t), x), t, schedule)
 
 
 def _initial(shape, x_init, generator, projection, steps) -> Tensor:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    steps = check_int(steps, "steps", minimum=1)
     if (shape is None) == (x_init is None):
         raise ValueError("pass exactly one of shape (to draw x_1 ~ N(0, I)) and x_init (the initial noise)")
+    if x_init is not None:
+        _check_data("x_init", x_init)
+    else:
+        try:
+            if isinstance(shape, (str, bytes)):
+                raise TypeError
+            shape = tuple(check_int(n, "shape") for n in shape)
+        except (TypeError, ValueError):
+            raise ValueError(f"shape must be a tuple of sizes >= 0 such as (100, 2), got {shape!r}") from None
     x = torch.randn(shape, generator=generator) if x_init is None else x_init
     return projection(x) if projection is not None else x
 
@@ -226,6 +269,15 @@ def reverse_sde_step(x: Tensor, t: float, dt: float, score: Tensor, schedule, z:
     Returns: x_(t-dt) [..., D].
     Book: chapter diffusion, section "Reverse samplers".
     """
+    _check_data("x", x)
+    for name, v in (("score", score), ("z", z)):
+        if not isinstance(v, Tensor) or v.shape != x.shape:
+            raise ValueError(f"{name} must have the shape of x {tuple(x.shape)}, got "
+                             f"{tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__}")
+    t = check_number(t, "t (the current time)", minimum=0, maximum=1)
+    dt = check_number(dt, "dt (the step back in time)", minimum=0, strict_minimum=True)  # sqrt(beta dt): dt < 0 is complex
+    if dt > t + 1e-12:
+        raise ValueError(f"dt must be <= t: the step goes back from t={t:g} to t - dt >= 0, got dt={dt:g}")
     beta = float(get_schedule(schedule).beta(t))
     return x + 0.5 * beta * x * dt + beta * score * dt + (beta * dt) ** 0.5 * z
 
@@ -278,9 +330,11 @@ def ancestral_sample(model: Model, schedule="linear", shape=None, x_init: Tensor
     chain = schedule.discretise(steps)
     betas, alphas, alpha_bars = chain.betas.tolist(), chain.alphas.tolist(), chain.alpha_bars.tolist()
 
+    _check_model(model)
+
     def step(x, t, t_next):
         k = round(t * steps)
-        out = model(x, _time_like(x, t))
+        out = _check_output(model(x, _time_like(x, t)), x)
         eps = out if prediction == "eps" else -(1 - alpha_bars[k]) ** 0.5 * out
         mean = (x - betas[k] / (1 - alpha_bars[k]) ** 0.5 * eps) / alphas[k] ** 0.5
         var = (1 - alpha_bars[k - 1]) / (1 - alpha_bars[k]) * betas[k]

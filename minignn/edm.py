@@ -36,7 +36,8 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from minignn.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
+from minignn.checkpoint import CHECKPOINT_DIR, load_checkpoint, load_weights, save_checkpoint
+from minignn.checks import check_bool, check_int, check_number
 from minignn.datasets.atoms import AtomTypes
 from minignn.datasets.molecules import MoleculeSet
 from minignn.diffusion import (ancestral_sample, denoising_loss, euler_maruyama_sample, get_schedule, probability_flow_sample,
@@ -120,7 +121,10 @@ class AtomCountDistribution:
 
     @classmethod
     def from_histogram(cls, histogram) -> "AtomCountDistribution":
-        histogram = torch.as_tensor(histogram, dtype=torch.int64)
+        raw = torch.as_tensor(histogram)
+        if raw.is_floating_point() or raw.is_complex() or raw.dtype == torch.bool:
+            raise ValueError(f"histogram must hold integer counts of molecules, got {raw.dtype}")
+        histogram = raw.to(torch.int64)
         if histogram.dim() != 1 or int(histogram.sum()) < 1 or int(histogram.min()) < 0 or int(histogram[0]) != 0:
             raise ValueError(f"histogram must count molecules of 1, 2, ... atoms (entry 0 zero), got {histogram.tolist()}")
         return cls(torch.repeat_interleave(torch.arange(len(histogram)), histogram))
@@ -130,8 +134,7 @@ class AtomCountDistribution:
         return self.histogram.double() / self.histogram.sum()
 
     def sample(self, num: int, generator: torch.Generator | None = None) -> Tensor:
-        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-            raise ValueError(f"num must be an integer >= 1, got {num!r}")
+        num = check_int(num, "num", minimum=1)
         return torch.multinomial(self.probs, num, replacement=True, generator=generator)
 
     def __repr__(self) -> str:
@@ -157,6 +160,25 @@ class EDMConfig:
     bond_head: bool = False  # also predict each edge's bond order {none, 1, 2, 3} from the last messages
 
 
+def _check_config(config: EDMConfig) -> None:
+    """Every field of an :class:`EDMConfig` (a config read from a checkpoint too): sizes are integers, scales
+    positive numbers; the names are checked where they are used (schedule, parametrization, pos_reduce)."""
+    check_int(config.width, "width", minimum=1)
+    check_int(config.layers, "layers")
+    if config.hidden is not None:
+        check_int(config.hidden, "hidden", minimum=1)
+    check_number(config.type_scale, "type_scale", minimum=0, strict_minimum=True)
+    if config.coords_range is not None:
+        check_number(config.coords_range, "coords_range", minimum=0, strict_minimum=True)
+    check_int(config.rbf, "rbf")
+    check_number(config.rbf_cutoff, "rbf_cutoff", minimum=0, strict_minimum=True)
+    check_bool(config.bond_head, "bond_head")
+    if config.bond_head and check_int(config.layers, "layers") < 1:
+        raise ValueError("bond_head=True reads the last layer's messages: layers must be >= 1")
+    if isinstance(config.elements, (str, Tensor)) or not hasattr(config.elements, "__iter__"):
+        raise ValueError(f"elements must be a sequence of atomic numbers, got {config.elements!r}")
+
+
 class EDM(nn.Module):
     r"""The EDM denoiser eps_theta(r_t, h_t, t) = (P (r^L - r_t), h^L), (h^L, r^L) = EGNN([h_t, t], r_t), plus p(n).
 
@@ -171,7 +193,10 @@ class EDM(nn.Module):
 
     def __init__(self, config: EDMConfig | None = None, atom_counts: Tensor | AtomCountDistribution | None = None):
         super().__init__()
+        if config is not None and not isinstance(config, EDMConfig):
+            raise ValueError(f"config must be an EDMConfig, got {type(config).__name__}")
         self.config = config = config or EDMConfig()
+        _check_config(config)
         if config.pos_reduce not in ("sum", "mean"):
             raise ValueError(f"pos_reduce must be 'sum' or 'mean', got {config.pos_reduce!r}")
         self.atom_types = AtomTypes(config.elements, "EDM")
@@ -196,12 +221,16 @@ class EDM(nn.Module):
     def check_inputs(self, h, pos, edge_index, t, batch):
         """The boundary: validate once, fill in the defaults (``batch``: one molecule; ``edge_index``: the complete
         graph of each molecule; ``t``: one time per atom) and count the molecules."""
+        weight = self.egnn.embed.weight
+        if isinstance(pos, Tensor) and pos.is_floating_point() and (pos.dtype != weight.dtype or pos.device != weight.device):
+            raise ValueError(f"pos is {pos.dtype} on {pos.device} but the weights of this EDM are {weight.dtype} on "
+                             f"{weight.device}; convert one of them (pos.to(...), h.to(...) or model.to(...))")
         n = check_pos(pos).shape[0]
         k = self.num_types
-        if not isinstance(h, Tensor) or h.shape != (n, k) or h.dtype != pos.dtype:
-            got = f"{h.dtype} {list(h.shape)}" if isinstance(h, Tensor) else type(h).__name__
+        if not isinstance(h, Tensor) or h.shape != (n, k) or h.dtype != pos.dtype or h.device != pos.device:
+            got = f"{h.dtype} {list(h.shape)} on {h.device}" if isinstance(h, Tensor) else type(h).__name__
             raise ValueError(f"h must be a {pos.dtype} tensor of shape [num_atoms={n}, K={k}] (scaled one-hot atom "
-                             f"types), got {got}")
+                             f"types) on {pos.device}, got {got}")
         t = torch.as_tensor(t, dtype=pos.dtype, device=pos.device)
         if t.dim() == 0:
             t = t.expand(n)
@@ -256,9 +285,14 @@ class EDM(nn.Module):
 
     def decode(self, x: Tensor, counts: Tensor) -> MoleculeSet:
         """Molecules from packed x [N, 3 + K]: positions x[:, :3] (Angstrom), element argmax x[:, 3:]; counts [M] atoms each."""
-        if x.dim() != 2 or x.shape[1] != 3 + self.num_types:
-            raise ValueError(f"x must have shape [num_atoms, 3 + K = {3 + self.num_types}], got {tuple(x.shape)}")
-        counts = torch.as_tensor(counts, dtype=torch.int64)
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != 3 + self.num_types or not x.is_floating_point():
+            raise ValueError(f"x must be a floating tensor of shape [num_atoms, 3 + K = {3 + self.num_types}], got "
+                             f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+        raw = torch.as_tensor(counts)
+        if raw.dim() != 1 or raw.is_floating_point() or raw.dtype == torch.bool or (raw.numel() and int(raw.min()) < 1):
+            raise ValueError(f"counts must be a 1-d integer tensor of atoms per molecule, each >= 1, got {raw.dtype} "
+                             f"{raw.tolist() if raw.numel() < 10 else list(raw.shape)}")
+        counts = raw.to(torch.int64)
         if int(counts.sum()) != x.shape[0]:
             raise ValueError(f"counts add up to {int(counts.sum())} atoms but x has {x.shape[0]} rows")
         if not bool(torch.isfinite(x).all()):
@@ -274,6 +308,11 @@ def encode(molecules: MoleculeSet, atom_types: AtomTypes, type_scale: float = 0.
 
     Book: chapter diffusion, section "Molecules: the EDM model".
     """
+    if not isinstance(molecules, MoleculeSet):
+        raise ValueError(f"molecules must be a MoleculeSet, got {type(molecules).__name__}")
+    if not isinstance(atom_types, AtomTypes):
+        raise ValueError(f"atom_types must be an AtomTypes (e.g. minignn.datasets.QM9_TYPES), got {type(atom_types).__name__}")
+    type_scale = check_number(type_scale, "type_scale", minimum=0, strict_minimum=True)
     dtype = dtype or torch.get_default_dtype()
     batch = molecules.batch
     pos = center(molecules.pos.to(dtype), batch, len(molecules))
@@ -286,6 +325,7 @@ def draw_times(num: int, time_sampling: str = "uniform", generator: torch.Genera
     t = 1 - sqrt(1 - u): twice the uniform density at t = 0 (where bond lengths are decided), none at t = 1."""
     if time_sampling not in TIME_SAMPLINGS:
         raise ValueError(f"time_sampling must be one of {TIME_SAMPLINGS}, got {time_sampling!r}")
+    num = check_int(num, "num")
     u = torch.rand(num, generator=generator, dtype=dtype)
     return u if time_sampling == "uniform" else 1 - torch.sqrt(1 - u)
 
@@ -305,8 +345,18 @@ def edm_loss(model: EDM, pos: Tensor, h: Tensor, batch: Tensor, t: Tensor | None
     then projected).
     Book: chapter diffusion, section "Molecules: the EDM model".
     """
-    if batch.shape != pos.shape[:1] or batch.dtype != torch.int64:
-        raise ValueError(f"batch must be an int64 tensor [{pos.shape[0]}], got {batch.dtype} {list(batch.shape)}")
+    if not isinstance(model, EDM):
+        raise ValueError(f"model must be an EDM, got {type(model).__name__}")
+    check_pos(pos)
+    if not isinstance(batch, Tensor) or batch.shape != pos.shape[:1] or batch.dtype != torch.int64 or batch.numel() == 0:
+        got = f"{batch.dtype} {list(batch.shape)}" if isinstance(batch, Tensor) else type(batch).__name__
+        raise ValueError(f"batch must be an int64 tensor [{pos.shape[0]}] of molecule ids (at least one atom), got {got}")
+    if not isinstance(h, Tensor) or h.shape != (pos.shape[0], model.num_types) or h.dtype != pos.dtype:
+        got = f"{h.dtype} {list(h.shape)}" if isinstance(h, Tensor) else type(h).__name__
+        raise ValueError(f"h must be a {pos.dtype} tensor of shape [num_atoms={pos.shape[0]}, K={model.num_types}], got {got}")
+    if int(batch.min()) < 0:
+        raise ValueError(f"batch must hold molecule ids >= 0, got {int(batch.min())}")
+    bond_weight = check_number(bond_weight, "bond_weight", minimum=0)
     num_graphs = int(batch.max()) + 1
     com = center(pos, batch, num_graphs) - pos
     if float(com.abs().max()) > 1e-4 * max(1.0, float(pos.abs().max())):
@@ -314,8 +364,11 @@ def edm_loss(model: EDM, pos: Tensor, h: Tensor, batch: Tensor, t: Tensor | None
                          "centre them with minignn.geometry.center(pos, batch) or minignn.edm.encode")
     if t is None:
         t = draw_times(num_graphs, time_sampling, generator, pos.dtype)
-    elif t.shape != (num_graphs,):
-        raise ValueError(f"t must have shape [num_molecules={num_graphs}] (one time per molecule), got {tuple(t.shape)}")
+    elif not isinstance(t, Tensor) or t.shape != (num_graphs,):
+        raise ValueError(f"t must have shape [num_molecules={num_graphs}] (one time per molecule), got "
+                         f"{tuple(getattr(t, 'shape', ())) if isinstance(t, Tensor) else type(t).__name__}")
+    else:
+        t = check_time(t)
     if bonds is not None and model.bond_head is None:
         raise ValueError("bonds were given but the model has no bond head (EDMConfig(bond_head=True))")
 
@@ -341,8 +394,11 @@ def edm_loss(model: EDM, pos: Tensor, h: Tensor, batch: Tensor, t: Tensor | None
         snr = torch.exp(log_ab) / (-torch.expm1(log_ab)).clamp(min=1e-12)  # alpha_bar / (1 - alpha_bar)
         loss = (snr.clamp(0.05, 1.5)[batch, None] * (x0 - out).square()).mean()
     if bonds is not None:
-        if bonds.shape != edge_index.shape[1:]:
-            raise ValueError(f"bonds must hold one class per edge, shape [{edge_index.shape[1]}], got {tuple(bonds.shape)}")
+        if not isinstance(bonds, Tensor) or bonds.shape != edge_index.shape[1:] or bonds.dtype != torch.int64:
+            raise ValueError(f"bonds must hold one class per edge, shape [{edge_index.shape[1]}] and dtype int64, got "
+                             f"{getattr(bonds, 'dtype', type(bonds).__name__)} {tuple(getattr(bonds, 'shape', ()))}")
+        if bonds.numel() and (int(bonds.min()) < 0 or int(bonds.max()) >= NUM_BOND_CLASSES):
+            raise ValueError(f"bonds must hold classes 0 (none), 1, 2 or 3, got [{int(bonds.min())}, {int(bonds.max())}]")
         loss = loss + bond_weight * nn.functional.cross_entropy(logits, bonds)
     return loss
 
@@ -353,6 +409,8 @@ def bond_classes(molecules: MoleculeSet) -> tuple[Tensor, Tensor]:
     indices) is ``table[offsets[m] + a * n_m + b]``."""
     from minignn.metrics import infer_bonds
 
+    if not isinstance(molecules, MoleculeSet):
+        raise ValueError(f"molecules must be a MoleculeSet, got {type(molecules).__name__}")
     counts = molecules.num_atoms
     offsets = torch.cat([counts.new_zeros(1), (counts * counts).cumsum(0)[:-1]])
     table = torch.zeros(int((counts * counts).sum()), dtype=torch.uint8)
@@ -381,21 +439,25 @@ def sample_molecules(model: EDM, num_molecules: int, generator: torch.Generator 
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
-    if isinstance(num_molecules, bool) or not isinstance(num_molecules, int) or num_molecules < 1:
-        raise ValueError(f"num_molecules must be an integer >= 1, got {num_molecules!r}")
+    if not isinstance(model, EDM):
+        raise ValueError(f"model must be an EDM, got {type(model).__name__}")
+    num_molecules = check_int(num_molecules, "num_molecules", minimum=1)
     if num_atoms is None:
         counts = model.atom_counts.sample(num_molecules, generator)
     else:
-        counts = torch.as_tensor(num_atoms, dtype=torch.int64)
-        if counts.shape != (num_molecules,) or int(counts.min()) < 1:
-            raise ValueError(f"num_atoms must hold num_molecules={num_molecules} counts >= 1, got {counts.tolist()}")
+        raw = torch.as_tensor(num_atoms)
+        if raw.is_floating_point() or raw.dtype == torch.bool or raw.shape != (num_molecules,) or int(raw.min()) < 1:
+            raise ValueError(f"num_atoms must hold num_molecules={num_molecules} integer counts >= 1, got "
+                             f"{raw.dtype} {raw.tolist()}")
+        counts = raw.to(torch.int64)
     batch = torch.repeat_interleave(torch.arange(num_molecules), counts)
     dtype = next(model.parameters()).dtype
     n, width = int(counts.sum()), 3 + model.num_types
     if x_init is None:
         x_init = torch.randn(n, width, generator=generator, dtype=dtype)
-    elif x_init.shape != (n, width):
-        raise ValueError(f"x_init must have shape [num_atoms={n}, {width}], got {tuple(x_init.shape)}")
+    elif not isinstance(x_init, Tensor) or x_init.shape != (n, width) or x_init.dtype != dtype:
+        raise ValueError(f"x_init must have shape [num_atoms={n}, {width}] and dtype {dtype}, got "
+                         f"{getattr(x_init, 'dtype', type(x_init).__name__)} {tuple(getattr(x_init, 'shape', ()))}")
     out = SAMPLERS[sampler](model.eps_model(batch, fully_connected(counts)), model.schedule, x_init=x_init, steps=steps,
                             generator=generator, projection=lambda x: remove_com(x, batch, num_molecules),
                             return_trajectory=return_trajectory)
@@ -429,8 +491,23 @@ def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 
     Returns: a :class:`TrainLog`.
     Book: chapter diffusion, section "QM9".
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if not isinstance(model, EDM):
+        raise ValueError(f"model must be an EDM, got {type(model).__name__}")
+    if not isinstance(molecules, MoleculeSet) or len(molecules) == 0:
+        raise ValueError(f"molecules must be a non-empty MoleculeSet, got {type(molecules).__name__}")
+    steps = check_int(steps, "steps", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    lr = check_number(lr, "lr", minimum=0, strict_minimum=True)
+    if time_budget_s is not None:
+        check_number(time_budget_s, "time_budget_s (None: no budget)", minimum=0, strict_minimum=True)
+    if ema_decay is not None:
+        ema_decay = check_number(ema_decay, "ema_decay (None: no EMA)", minimum=0, maximum=1)
+    if clip_grad_norm is not None:  # a negative norm would flip the gradients
+        clip_grad_norm = check_number(clip_grad_norm, "clip_grad_norm (None: no clipping)", minimum=0, strict_minimum=True)
+    warmup_steps, log_every = check_int(warmup_steps, "warmup_steps"), check_int(log_every, "log_every")
+    if time_sampling not in TIME_SAMPLINGS:
+        raise ValueError(f"time_sampling must be one of {TIME_SAMPLINGS}, got {time_sampling!r}")
+    bond_weight, compile = check_number(bond_weight, "bond_weight", minimum=0), check_bool(compile, "compile")
     pos_all, h_all, _ = encode(molecules, model.atom_types, model.config.type_scale, next(model.parameters()).dtype)
     bond_table = bond_classes(molecules) if model.bond_head is not None else None
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -489,6 +566,10 @@ def _train_loop(model, molecules, steps, batch_size, lr, generator, time_budget_
 
 def save_edm(path, model: EDM, info: dict | None = None) -> Path:
     """Write float32 weights, config and the atom-count histogram (``weights_only``-loadable), atomically."""
+    if not isinstance(model, EDM):
+        raise ValueError(f"model must be an EDM, got {type(model).__name__}")
+    if info is not None and not isinstance(info, dict):
+        raise ValueError(f"info must be a dict (or None), got {type(info).__name__}")
     state = {"format": FORMAT, "config": asdict(model.config) | {"elements": list(model.config.elements)},
              "model": {k: v.detach().float() for k, v in model.state_dict().items()},
              "atom_count_histogram": model.atom_counts.histogram.clone(), "info": dict(info or {})}
@@ -502,8 +583,16 @@ def load_edm(path=None) -> tuple[EDM, dict]:
     """
     path = qm9_checkpoint_path() if path is None else Path(path)
     state = load_checkpoint(path, format=FORMAT, kind="EDM",
-                            missing_hint=" (the QM9 one is written by `python benchmarks/qm9_diffusion.py`)")
-    config = EDMConfig(**(state["config"] | {"elements": tuple(state["config"]["elements"])}))
-    model = EDM(config, AtomCountDistribution.from_histogram(state["atom_count_histogram"]))
-    model.load_state_dict(state["model"])
+                            missing_hint=" (the QM9 one is written by `python benchmarks/qm9_diffusion.py`)",
+                            keys=("config", "model", "atom_count_histogram", "info"))
+    try:
+        if not isinstance(state["config"], dict) or "elements" not in state["config"]:
+            raise TypeError("its config is not a dict with elements")
+        config = EDMConfig(**(state["config"] | {"elements": tuple(state["config"]["elements"])}))
+        model = EDM(config, AtomCountDistribution.from_histogram(state["atom_count_histogram"]))
+        if not isinstance(state["info"], dict):
+            raise TypeError(f"info is a {type(state['info']).__name__}, not a dict")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path} is a damaged EDM checkpoint: {err}") from err
+    load_weights(model, state["model"], path, "EDM")
     return model.eval(), state["info"]

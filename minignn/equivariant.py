@@ -38,10 +38,11 @@ import threading
 import torch
 from torch import Tensor, nn
 
+from minignn.checks import check_bool, check_int, check_number
 from minignn.geometry import check_pos
 from minignn.hypergraph import angle_faces, torsion_faces
 from minignn.invariants import edge_lengths, edge_vectors, face_corners
-from minignn.mpnn import MPNN, MessagePassing, MPNNLayer, check_edge_attr, check_inputs, mlp
+from minignn.mpnn import MPNN, MessagePassing, MPNNLayer, check_edge_attr, check_features, check_inputs, mlp
 from minignn.pooling import global_pool
 from minignn.radial import ENVELOPES, BesselBasis, GaussianBasis
 from minignn.scatter import scatter
@@ -75,7 +76,8 @@ def angle_features(pos: Tensor, faces: Tensor) -> Tensor:
     \sin\theta_{abc} = \frac{|u \times v|}{|u|\,|v|}, \qquad u = r_a - r_b,\ v = r_c - r_b$$
 
     E(3)-invariant.  ``sin`` is :math:`\ge 0` (a function of ``cos``), with a kink
-    at :math:`\theta \in \{0, \pi\}`; ``cos`` is smooth.
+    at :math:`\theta \in \{0, \pi\}`; ``cos`` is smooth.  A face with an arm of length 0 (``a`` or ``c``
+    at the position of ``b``) has no angle: it gives ``(0, 0)``, finite, with finite gradients.
 
     Args:
         pos: ``[num_nodes, 3]``; faces: ``[T, 3]`` (e.g. :func:`~minignn.hypergraph.angle_faces`).
@@ -88,7 +90,10 @@ def angle_features(pos: Tensor, faces: Tensor) -> Tensor:
     a, b, c = face_corners(pos, faces, 3)
     u, v = a - b, c - b
     den = _norm(u) * _norm(v)
-    return torch.stack([(u * v).sum(-1) / den, _norm(torch.linalg.cross(u, v, dim=-1)) / den], dim=-1)
+    ok = den > 0  # an arm of length 0: no angle (coincident atoms), 0 instead of 0 / 0
+    den = torch.where(ok, den, torch.ones_like(den))
+    out = torch.stack([(u * v).sum(-1) / den, _norm(torch.linalg.cross(u, v, dim=-1)) / den], dim=-1)
+    return torch.where(ok.unsqueeze(-1), out, torch.zeros_like(out))
 
 
 def torsion_features(pos: Tensor, faces: Tensor, chiral: bool = True) -> Tensor:
@@ -102,7 +107,8 @@ def torsion_features(pos: Tensor, faces: Tensor, chiral: bool = True) -> Tensor:
 
     with :math:`\varphi` the signed torsion of :func:`minignn.invariants.torsions`.
     Both are polynomials in the bond vectors over powers of bond lengths: smooth, and
-    zero when three atoms are collinear, where :math:`\varphi` has no meaning.
+    zero when three atoms are collinear, where :math:`\varphi` has no meaning (and zero, not 0 / 0, when a bond
+    of the face has length 0: two of its atoms at the same position).
 
     A mirror flips the sign of :math:`\varphi`.  ``chiral=True`` returns
     :math:`(w\cos\varphi, w\sin\varphi)`: SE(3)-invariant, the sine is a
@@ -125,9 +131,12 @@ def torsion_features(pos: Tensor, faces: Tensor, chiral: bool = True) -> Tensor:
     n2 = torch.linalg.cross(b2, b3, dim=-1)
     l2 = _norm(b2)
     scale = _norm(b1) * l2 * l2 * _norm(b3)
+    ok = scale > 0  # a bond of length 0 (coincident atoms): no torsion, 0 instead of 0 / 0
+    scale = torch.where(ok, scale, torch.ones_like(scale))
     x = (torch.linalg.cross(b1, b2, dim=-1) * n2).sum(-1) / scale  # w cos(phi)
     y = l2 * (b1 * n2).sum(-1) / scale  # w sin(phi)
-    return torch.stack([x, y] if chiral else [x, x * x - y * y], dim=-1)
+    out = torch.stack([x, y] if check_bool(chiral, "chiral") else [x, x * x - y * y], dim=-1)
+    return torch.where(ok.unsqueeze(-1), out, torch.zeros_like(out))
 
 
 def edge_invariants(pos: Tensor, edge_index: Tensor, rbf: nn.Module, angles: bool = False,
@@ -153,10 +162,16 @@ def edge_invariants(pos: Tensor, edge_index: Tensor, rbf: nn.Module, angles: boo
 
     Book: chapter equivariance, section "Invariant features".
     """
-    n, num_edges = pos.shape[0], edge_index.shape[1]
+    if not callable(rbf) or not hasattr(rbf, "cutoff"):
+        raise ValueError(f"rbf must be a radial basis module (minignn.radial.BesselBasis or GaussianBasis), got "
+                         f"{type(rbf).__name__}")
+    angles, torsions = check_bool(angles, "angles"), check_bool(torsions, "torsions")
     d = edge_lengths(pos, edge_index)  # [E], validates pos and edge_index
+    n, num_edges = pos.shape[0], edge_index.shape[1]
     e = rbf(d)  # [E, K]
     env = getattr(rbf, "envelope", None)
+    if env is not None and env not in ENVELOPES:
+        raise ValueError(f"rbf.envelope must be None or one of {tuple(ENVELOPES)}, got {env!r}")
     u = ENVELOPES[env](d, rbf.cutoff) if env is not None else torch.ones_like(d)  # [E]
     feats = [e]
     if angles:
@@ -206,8 +221,8 @@ class InvariantLayer(MPNNLayer):
     """
 
     def __init__(self, dim: int, edge_dim: int, hidden: int = 64, reduce: str = "sum"):
-        super().__init__(dim, edge_dim, hidden, reduce)
-        self.filter = nn.Linear(edge_dim, dim, bias=False)
+        super().__init__(dim, check_int(edge_dim, "edge_dim", minimum=1), hidden, reduce)
+        self.filter = nn.Linear(self.edge_dim, self.dim, bias=False)
 
     def message(self, x_src, x_dst, edge_attr):
         return super().message(x_src, x_dst, edge_attr) * self.filter(edge_attr)
@@ -241,15 +256,19 @@ class InvariantMPNN(nn.Module):
             raise ValueError(f"basis must be 'bessel' or 'gaussian', got {basis!r}")
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        angles, torsions, chiral = check_bool(angles, "angles"), check_bool(torsions, "torsions"), check_bool(chiral, "chiral")
+        in_dim, out_dim = check_int(in_dim, "in_dim", minimum=1), check_int(out_dim, "out_dim", minimum=1)
+        width, hidden, layers = check_int(width, "width", minimum=1), check_int(hidden, "hidden", minimum=1), check_int(layers, "layers")
         self.angles, self.torsions, self.chiral, self.readout = angles, torsions, chiral, readout
         self.rbf = (BesselBasis if basis == "bessel" else GaussianBasis)(num_basis, cutoff, envelope)
-        edge_dim = num_basis * (1 + 2 * angles + 2 * torsions)
+        edge_dim = self.rbf.num_basis * (1 + 2 * angles + 2 * torsions)
         self.embed = nn.Linear(in_dim, width)
         self.layers = nn.ModuleList(InvariantLayer(width, edge_dim, hidden) for _ in range(layers))
         self.head = mlp(width, hidden, out_dim)
 
     def forward(self, x, pos, edge_index, batch=None, num_graphs=None):
         check_inputs(x, edge_index)
+        check_features(x, self.embed.in_features, self.embed.weight, "x", "this InvariantMPNN")
         check_pos(pos, x.shape[0], x.dtype)
         f = edge_invariants(pos, edge_index, self.rbf, self.angles, self.torsions, self.chiral)
         h = self.embed(x)
@@ -292,7 +311,10 @@ class EGNNLayer(MessagePassing):
         if pos_reduce not in ("mean", "sum"):
             raise ValueError(f"pos_reduce must be 'mean' or 'sum', got {pos_reduce!r}")
         super().__init__(reduce=("sum", pos_reduce))
-        self.edge_dim, self.pos_reduce, self.coords_range = edge_dim, pos_reduce, coords_range
+        dim, edge_dim, hidden = check_int(dim, "dim", minimum=1), check_int(edge_dim, "edge_dim"), check_int(hidden, "hidden", minimum=1)
+        if coords_range is not None:
+            coords_range = check_number(coords_range, "coords_range", minimum=0, strict_minimum=True)
+        self.dim, self.edge_dim, self.pos_reduce, self.coords_range = dim, edge_dim, pos_reduce, coords_range
         self.phi_e = nn.Sequential(mlp(2 * dim + 1 + edge_dim, hidden, hidden), nn.SiLU())
         self.phi_h = mlp(dim + hidden, hidden, dim)
         self.phi_x = mlp(hidden, hidden, 1)
@@ -301,8 +323,9 @@ class EGNNLayer(MessagePassing):
 
     def forward(self, h, pos, edge_index, edge_attr=None):
         n = check_inputs(h, edge_index, edge_attr)
+        check_features(h, self.dim, self.phi_e[0][0].weight, "h", "this layer")
         check_pos(pos, n, h.dtype)
-        check_edge_attr(edge_attr, self.edge_dim, "this layer")
+        check_edge_attr(edge_attr, self.edge_dim, "this layer", self.phi_e[0][0].weight)
         return self.propagate((h, pos), edge_index, edge_attr)
 
     def message(self, x_src, x_dst, edge_attr):
@@ -398,17 +421,20 @@ class EGNN(nn.Module):
                  hidden: int | None = None, edge_dim: int = 0, pos_reduce: str = "mean",
                  coords_range: float | None = None):
         super().__init__()
-        hidden = width if hidden is None else hidden
-        self.edge_dim = edge_dim
+        in_dim, width, layers = check_int(in_dim, "in_dim", minimum=1), check_int(width, "width", minimum=1), check_int(layers, "layers")
+        out_dim = in_dim if out_dim is None else check_int(out_dim, "out_dim", minimum=1)
+        hidden = width if hidden is None else check_int(hidden, "hidden", minimum=1)
+        self.edge_dim = check_int(edge_dim, "edge_dim")
         self.embed = nn.Linear(in_dim, width)
         self.layers = nn.ModuleList(
             EGNNLayer(width, edge_dim, hidden, pos_reduce, coords_range) for _ in range(layers))
-        self.proj = nn.Linear(width, in_dim if out_dim is None else out_dim)
+        self.proj = nn.Linear(width, out_dim)
 
     def forward(self, x, pos, edge_index, edge_attr=None):
         n = check_inputs(x, edge_index, edge_attr)
+        check_features(x, self.embed.in_features, self.embed.weight, "x", "this EGNN")
         check_pos(pos, n, x.dtype)
-        check_edge_attr(edge_attr, self.edge_dim, "this EGNN")
+        check_edge_attr(edge_attr, self.edge_dim, "this EGNN", self.embed.weight)
         return self.propagate(x, pos, edge_index, edge_attr)
 
     def propagate(self, x, pos, edge_index, edge_attr=None, return_messages: bool = False):
@@ -448,7 +474,7 @@ class EGNNRegressor(nn.Module):
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
         self.readout = readout
         self.egnn = EGNN(in_dim, width, width, layers, hidden)
-        self.head = mlp(width, width if hidden is None else hidden, out_dim)
+        self.head = mlp(self.egnn.embed.out_features, width if hidden is None else hidden, out_dim)
 
     def forward(self, x, pos, edge_index, batch=None, num_graphs=None):
         h, _ = self.egnn(x, pos, edge_index)
@@ -480,9 +506,15 @@ class GradientForceModel(nn.Module):
 
     def __init__(self, energy_model: nn.Module):
         super().__init__()
+        if not callable(energy_model):
+            raise ValueError(f"energy_model must be a module or a callable (x, pos, edge_index, batch, num_graphs) -> "
+                             f"[num_graphs, 1], got {type(energy_model).__name__}")
         self.energy_model = energy_model
 
     def forward(self, x, pos, edge_index, batch=None, num_graphs=None):
+        if not isinstance(pos, Tensor) or not pos.is_floating_point():
+            got = pos.dtype if isinstance(pos, Tensor) else type(pos).__name__
+            raise ValueError(f"pos must be a floating tensor [num_nodes, 3] (forces are -dE/dpos), got {got}")
         create_graph = self.training or pos.requires_grad
         with torch.enable_grad():
             pos_ = pos if pos.requires_grad else pos.detach().requires_grad_(True)
@@ -519,7 +551,9 @@ class CoordinateMPNN(nn.Module):
         self.mpnn = MPNN(in_dim + 3, out_dim, width, layers, hidden=hidden, readout="sum")
 
     def forward(self, x, pos, edge_index, batch=None, num_graphs=None):
-        check_pos(pos, x.shape[0], x.dtype)  # x and edge_index: checked by the MPNN
+        embed = self.mpnn.embed  # reads [x, pos]: x has 3 columns fewer
+        check_features(x, embed.in_features - 3, embed.weight, "x", "this CoordinateMPNN")
+        check_pos(pos, x.shape[0], x.dtype)  # edge_index: checked by the MPNN
         return self.mpnn(torch.cat([x, pos], dim=-1), edge_index, batch=batch, num_graphs=num_graphs)
 
 
@@ -554,6 +588,9 @@ class HarmonicDescriptor(nn.Module):
 
     def __init__(self, l_max: int = 3, num_basis: int = 4, cutoff: float = 5.0, privileged_m: int | None = None):
         super().__init__()
+        l_max = check_int(l_max, "l_max")
+        if privileged_m is not None:
+            privileged_m = check_int(privileged_m, "privileged_m", minimum=None)
         if privileged_m is not None and not abs(privileged_m) <= l_max:
             raise ValueError(f"privileged_m must be None or in [-l_max, l_max] = [{-l_max}, {l_max}], "
                              f"got {privileged_m}")

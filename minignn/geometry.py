@@ -20,7 +20,8 @@ import math
 import torch
 from torch import Tensor
 
-from minignn.scatter import scatter
+from minignn.checks import check_int, check_number
+from minignn.scatter import check_index, scatter_unchecked
 
 __all__ = [
     "random_rotation",
@@ -95,7 +96,7 @@ def random_rotation(
 
     Book: chapter equivariance, section "Rotations, reflections and translations".
     """
-    shape = (4,) if num is None else (num, 4)
+    shape = (4,) if num is None else (check_int(num, "num"), 4)
     g = torch.randn(shape, generator=generator, dtype=torch.float64)
     q = g / g.norm(dim=-1, keepdim=True)
     return _quaternion_to_matrix(q).to(dtype=dtype, device=device)
@@ -137,7 +138,7 @@ def random_translation(
 
     Book: chapter equivariance, section "Rotations, reflections and translations".
     """
-    t = torch.randn(3, generator=generator, dtype=torch.float64) * scale
+    t = torch.randn(3, generator=generator, dtype=torch.float64) * check_number(scale, "scale", minimum=0)
     return t.to(dtype=dtype, device=device)
 
 
@@ -155,9 +156,13 @@ def rotation_about_axis(axis, angle: float, dtype: torch.dtype = torch.float64) 
 
     Book: chapter equivariance, section "Rotations, reflections and translations".
     """
-    n = torch.as_tensor(axis, dtype=torch.float64).reshape(-1)
-    if n.numel() != 3 or float(n.norm()) == 0.0:
-        raise ValueError(f"axis must be 3 numbers, not all zero; got {axis!r}")
+    angle = check_number(angle, "angle")
+    try:
+        n = torch.as_tensor(axis, dtype=torch.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"axis must be 3 finite numbers, not all zero; got {axis!r}") from None
+    if n.numel() != 3 or not bool(torch.isfinite(n).all()) or float(n.norm()) == 0.0:
+        raise ValueError(f"axis must be 3 finite numbers, not all zero; got {axis!r}")
     n = n / n.norm()
     K = torch.zeros(3, 3, dtype=torch.float64)
     K[0, 1], K[0, 2], K[1, 2] = -n[2], n[1], -n[0]
@@ -177,8 +182,13 @@ def apply_transform(pos: Tensor, R: Tensor | None = None, t: Tensor | None = Non
     Returns:
         ``[..., 3]``.
     """
-    if pos.shape[-1:] != (3,):
-        raise ValueError(f"pos must have shape [..., 3], got {tuple(pos.shape)}")
+    if not isinstance(pos, Tensor) or pos.shape[-1:] != (3,) or not pos.is_floating_point():
+        got = f"{pos.dtype} {tuple(pos.shape)}" if isinstance(pos, Tensor) else type(pos).__name__
+        raise ValueError(f"pos must be a floating tensor of shape [..., 3], got {got}")
+    if R is not None and (not isinstance(R, Tensor) or R.shape != (3, 3)):
+        raise ValueError(f"R must be a [3, 3] tensor (an orthogonal matrix), got {getattr(R, 'shape', type(R).__name__)}")
+    if t is not None and (not isinstance(t, Tensor) or t.shape != (3,)):
+        raise ValueError(f"t must be a [3] tensor (a translation), got {getattr(t, 'shape', type(t).__name__)}")
     out = pos if R is None else pos @ R.to(pos).T
     return out if t is None else out + t.to(pos)
 
@@ -196,11 +206,14 @@ def center(pos: Tensor, batch: Tensor | None = None, num_graphs: int | None = No
 
     Book: chapter diffusion, section "Zero centre of mass".
     """
-    if pos.dim() != 2 or pos.shape[1] != 3:
-        raise ValueError(f"pos must have shape [num_nodes, 3], got {tuple(pos.shape)}")
+    if not isinstance(pos, Tensor) or pos.dim() != 2 or pos.shape[1] != 3 or not pos.is_floating_point():
+        got = f"{pos.dtype} {tuple(pos.shape)}" if isinstance(pos, Tensor) else type(pos).__name__
+        raise ValueError(f"pos must be a floating tensor of shape [num_nodes, 3], got {got}")
     if batch is None:
         return pos - pos.mean(dim=0, keepdim=True) if pos.shape[0] else pos
-    if batch.shape != pos.shape[:1]:
-        raise ValueError(f"batch must have shape [{pos.shape[0]}], got {tuple(batch.shape)}")
-    means = scatter(pos, batch, dim=0, dim_size=num_graphs, reduce="mean")  # [num_graphs, 3]
+    if not isinstance(batch, Tensor) or batch.shape != pos.shape[:1]:
+        raise ValueError(f"batch must have shape [{pos.shape[0]}], got {tuple(getattr(batch, 'shape', ()))}")
+    num_graphs = check_index(batch, pos.shape[0], num_graphs, what="batch", size_name="num_graphs",
+                             size_meaning="the number of graphs, which must exceed every graph id in batch")
+    means = scatter_unchecked(pos, batch.long(), 0, num_graphs, "mean")  # [num_graphs, 3]
     return pos - means[batch]

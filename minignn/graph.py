@@ -29,6 +29,8 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
+from minignn.checks import check_bool, check_int, check_number
+
 __all__ = [
     "Graph",
     "batch",
@@ -88,6 +90,10 @@ class Graph:
     def __post_init__(self) -> None:
         ei = check_edge_index(self.edge_index)
         n = self.num_nodes
+        if n is not None:
+            n = check_int(n, "num_nodes", minimum=None)
+            if n < 0:
+                raise ValueError(f"num_nodes must be >= 0, got {n}")
         for name in ("x", "pos"):
             t = getattr(self, name)
             if t is None:
@@ -100,9 +106,6 @@ class Graph:
                 raise ValueError(f"{name} has {t.shape[0]} rows but the graph has num_nodes={n}")
         if n is None:
             raise ValueError("num_nodes is required when neither x nor pos is given")
-        n = int(n)
-        if n < 0:
-            raise ValueError(f"num_nodes must be >= 0, got {n}")
         object.__setattr__(self, "num_nodes", n)
         check_edge_index(ei, n)
         if self.pos is not None and (self.pos.dim() != 2 or self.pos.shape[1] != 3):
@@ -116,12 +119,18 @@ class Graph:
             if t is not None:
                 _check_finite(name, t)
         if self.batch is not None:
-            if self.batch.dtype != torch.int64 or self.batch.shape != (n,):
-                raise ValueError(f"batch must be an int64 tensor of shape [{n}], got {self.batch.dtype} {list(self.batch.shape)}")
+            if not isinstance(self.batch, Tensor) or self.batch.dtype != torch.int64 or self.batch.shape != (n,):
+                got = f"{self.batch.dtype} {list(self.batch.shape)}" if isinstance(self.batch, Tensor) else type(self.batch).__name__
+                raise ValueError(f"batch must be an int64 tensor of shape [{n}], got {got}")
         counts = (self.num_nodes_per_graph, self.num_edges_per_graph)
         if any(c is not None for c in counts):
             if any(c is None for c in counts) or self.batch is None:
                 raise ValueError("a batch needs batch, num_nodes_per_graph and num_edges_per_graph together")
+            for name, c in zip(("num_nodes_per_graph", "num_edges_per_graph"), counts):
+                if not isinstance(c, Tensor) or c.dtype != torch.int64 or c.dim() != 1 or c.shape != counts[0].shape \
+                        or (c.numel() and int(c.min()) < 0):
+                    got = f"{c.dtype} {c.tolist() if c.numel() < 10 else list(c.shape)}" if isinstance(c, Tensor) else type(c).__name__
+                    raise ValueError(f"{name} must be a 1-d int64 tensor of counts >= 0, one per graph, got {got}")
             if int(counts[0].sum()) != n or int(counts[1].sum()) != ei.shape[1]:
                 raise ValueError(
                     f"per-graph counts add up to {int(counts[0].sum())} nodes and {int(counts[1].sum())} edges, "
@@ -194,6 +203,10 @@ def batch(graphs: Sequence[Graph]) -> Graph:
     graphs = list(graphs)
     if not graphs:
         raise ValueError("batch() needs at least one graph, got an empty sequence")
+    wrong = [k for k, g in enumerate(graphs) if not isinstance(g, Graph)]
+    if wrong:
+        raise ValueError(f"batch() takes minignn.graph.Graph objects; graphs[{wrong[0]}] is a "
+                         f"{type(graphs[wrong[0]]).__name__}")
     if any(g.num_nodes_per_graph is not None for g in graphs):
         raise ValueError("batch() takes single graphs; unbatch a batch first")
     counts = torch.tensor([g.num_nodes for g in graphs], dtype=torch.int64)
@@ -225,6 +238,8 @@ def unbatch(g: Graph) -> list[Graph]:
 
     Book: chapter graphs, section "Batching".
     """
+    if not isinstance(g, Graph):
+        raise ValueError(f"g must be a minignn.graph.Graph made by batch() (unbatch takes a batch), got {type(g).__name__}")
     if g.num_nodes_per_graph is None or g.num_edges_per_graph is None:
         raise ValueError("unbatch() needs a batch made by batch(): num_nodes_per_graph is missing")
     n_counts = g.num_nodes_per_graph.tolist()
@@ -272,6 +287,8 @@ def check_edge_index(edge_index, num_nodes: int | None = None) -> Tensor:
             or edge_index.shape[0] != 2:
         got = f"{edge_index.dtype} {list(edge_index.shape)}" if isinstance(edge_index, Tensor) else type(edge_index).__name__
         raise ValueError(f"edge_index must be an int64 tensor of shape [2, E], got {got}")
+    if num_nodes is not None:
+        num_nodes = check_int(num_nodes, "num_nodes")
     if num_nodes is not None and edge_index.numel() > 0:
         lo, hi = int(edge_index.min()), int(edge_index.max())
         if lo < 0 or hi >= num_nodes:
@@ -280,13 +297,32 @@ def check_edge_index(edge_index, num_nodes: int | None = None) -> Tensor:
     return edge_index
 
 
+def _check_edge_rows(name: str, t, num_edges: int) -> None:
+    if t is not None and (not isinstance(t, Tensor) or t.dim() == 0 or t.shape[0] != num_edges):
+        got = list(t.shape) if isinstance(t, Tensor) else type(t).__name__
+        raise ValueError(f"{name} must have one row per edge, shape [E={num_edges}, ...], got {got}")
+
+
 def coalesce(edge_index: Tensor, num_nodes: int, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-    """Sort edges by (src, dst) and drop duplicates (keeping the first edge's attribute)."""
+    """Sort edges by (src, dst) and drop duplicates (keeping the first edge's attribute).
+
+    The sort key ``src * N + dst`` fits int64 while :math:`N^2 < 2^{62}`; beyond (``N`` past about 2^31 nodes)
+    the edges are sorted by ``dst``, then stably by ``src``, so distinct edges are never merged.
+    """
     check_edge_index(edge_index, num_nodes)
-    key = edge_index[0] * max(num_nodes, 1) + edge_index[1]
-    key_sorted, order = torch.sort(key, stable=True)
-    keep = torch.ones_like(key_sorted, dtype=torch.bool)
-    keep[1:] = key_sorted[1:] != key_sorted[:-1]
+    num_nodes = check_int(num_nodes, "num_nodes")
+    _check_edge_rows("edge_attr", edge_attr, edge_index.shape[1])
+    src, dst = edge_index
+    if num_nodes * num_nodes < 2**62:
+        key_sorted, order = torch.sort(src * max(num_nodes, 1) + dst, stable=True)
+        new = key_sorted[1:] != key_sorted[:-1]
+    else:  # src * N + dst would overflow int64: two stable sorts, no key
+        order = torch.argsort(dst, stable=True)
+        order = order[torch.argsort(src[order], stable=True)]
+        s, d = src[order], dst[order]
+        new = (s[1:] != s[:-1]) | (d[1:] != d[:-1])
+    keep = torch.ones(order.numel(), dtype=torch.bool, device=order.device)
+    keep[1:] = new
     order = order[keep]
     return edge_index[:, order], None if edge_attr is None else edge_attr[order]
 
@@ -305,6 +341,7 @@ def to_undirected(edge_index: Tensor, num_nodes: int, edge_attr: Tensor | None =
     Book: chapter graphs, section "Directed and undirected".
     """
     check_edge_index(edge_index, num_nodes)
+    _check_edge_rows("edge_attr", edge_attr, edge_index.shape[1])
     both = torch.cat([edge_index, edge_index.flip(0)], dim=1)
     attr = None if edge_attr is None else torch.cat([edge_attr, edge_attr], dim=0)
     return coalesce(both, num_nodes, attr)
@@ -313,6 +350,7 @@ def to_undirected(edge_index: Tensor, num_nodes: int, edge_attr: Tensor | None =
 def remove_self_loops(edge_index: Tensor, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
     """Drop the edges ``(i, i)``; returns ``(edge_index, edge_attr)``."""
     check_edge_index(edge_index)
+    _check_edge_rows("edge_attr", edge_attr, edge_index.shape[1])
     keep = edge_index[0] != edge_index[1]
     return edge_index[:, keep], None if edge_attr is None else edge_attr[keep]
 
@@ -327,6 +365,8 @@ def add_self_loops(
     Book: chapter laplacian, section "GCN is a first-order filter".
     """
     check_edge_index(edge_index, num_nodes)
+    num_nodes = check_int(num_nodes, "num_nodes")
+    fill_value = check_number(fill_value, "fill_value")
     edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)
     loops = torch.arange(num_nodes, device=edge_index.device).repeat(2, 1)
     if edge_attr is not None:
@@ -357,6 +397,7 @@ def add_remaining_self_loops(edge_index: Tensor, num_nodes: int,
     Book: chapter laplacian, section "GCN is a first-order filter".
     """
     src, dst = check_edge_index(edge_index, num_nodes)
+    num_nodes = check_int(num_nodes, "num_nodes")
     w = edge_weight
     if w is not None and (not isinstance(w, Tensor) or w.shape != (src.numel(),) or not w.is_floating_point()):
         got = f"{w.dtype} {list(w.shape)}" if isinstance(w, Tensor) else type(w).__name__
@@ -375,8 +416,14 @@ def degree(index: Tensor, num_nodes: int, edge_weight: Tensor | None = None, dty
     """
     if not isinstance(index, Tensor) or index.dtype != torch.int64 or index.dim() != 1:
         raise ValueError("index must be a 1-d int64 tensor, e.g. edge_index[1]")
+    num_nodes = check_int(num_nodes, "num_nodes")
     if index.numel() and (int(index.min()) < 0 or int(index.max()) >= num_nodes):
         raise ValueError(f"index holds values outside [0, {num_nodes - 1}]")
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"dtype must be a torch.dtype such as torch.float32, got {dtype!r}")
+    if edge_weight is not None and (not isinstance(edge_weight, Tensor) or edge_weight.shape != index.shape):
+        got = list(edge_weight.shape) if isinstance(edge_weight, Tensor) else type(edge_weight).__name__
+        raise ValueError(f"edge_weight must have shape [E] = [{index.numel()}] (one weight per entry of index), got {got}")
     w = torch.ones(index.numel(), dtype=dtype, device=index.device) if edge_weight is None else edge_weight.to(dtype)
     return torch.zeros(num_nodes, dtype=dtype, device=index.device).index_add_(0, index, w)
 
@@ -403,6 +450,8 @@ def from_networkx(G, node_attrs: Sequence[str] = (), edge_attrs: Sequence[str] =
 
     Book: chapter graphs, section "Graphs in code".
     """
+    if not all(hasattr(G, a) for a in ("nodes", "edges", "is_directed")):
+        raise ValueError(f"G must be a networkx graph (nx.Graph or nx.DiGraph), got {type(G).__name__}")
     nodes = list(G.nodes)
     idx = {v: k for k, v in enumerate(nodes)}
     src, dst, eattr = [], [], []
@@ -435,7 +484,9 @@ def to_networkx(g: Graph, directed: bool = True):
     """
     import networkx as nx
 
-    G = nx.DiGraph() if directed else nx.Graph()
+    if not isinstance(g, Graph):
+        raise ValueError(f"g must be a minignn.graph.Graph (to_networkx converts one), got {type(g).__name__}")
+    G = nx.DiGraph() if check_bool(directed, "directed") else nx.Graph()
     for i in range(g.num_nodes):
         attrs = {}
         if g.x is not None:
@@ -456,6 +507,8 @@ def from_dense(adjacency: Tensor, x: Tensor | None = None) -> Graph:
     if not isinstance(adjacency, Tensor) or adjacency.dim() != 2 or adjacency.shape[0] != adjacency.shape[1]:
         got = list(adjacency.shape) if isinstance(adjacency, Tensor) else type(adjacency).__name__
         raise ValueError(f"adjacency must be a square [N, N] tensor, got {got}")
+    if adjacency.is_floating_point() and not bool(torch.isfinite(adjacency).all()):
+        raise ValueError("adjacency must be finite: NaN or inf entries are not edge weights")
     src, dst = torch.nonzero(adjacency, as_tuple=True)
     return Graph(edge_index=torch.stack([src, dst]), x=x, edge_attr=adjacency[src, dst], num_nodes=adjacency.shape[0])
 
@@ -463,8 +516,10 @@ def from_dense(adjacency: Tensor, x: Tensor | None = None) -> Graph:
 def to_dense(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None) -> Tensor:
     r"""Dense adjacency :math:`A_{ij} = \sum_{e = (i, j)} w_e`, ``[N, N]`` (row = src, column = dst)."""
     check_edge_index(edge_index, num_nodes)
-    if edge_weight is not None and tuple(edge_weight.shape) != (edge_index.shape[1],):
-        raise ValueError(f"edge_weight must have shape [E] = [{edge_index.shape[1]}], got {list(edge_weight.shape)}")
+    num_nodes = check_int(num_nodes, "num_nodes")
+    if edge_weight is not None and (not isinstance(edge_weight, Tensor) or tuple(edge_weight.shape) != (edge_index.shape[1],)):
+        got = list(edge_weight.shape) if isinstance(edge_weight, Tensor) else type(edge_weight).__name__
+        raise ValueError(f"edge_weight must have shape [E] = [{edge_index.shape[1]}], got {got}")
     w = torch.ones(edge_index.shape[1]) if edge_weight is None else edge_weight
     A = torch.zeros(num_nodes, num_nodes, dtype=w.dtype, device=edge_index.device)
     return A.index_put_((edge_index[0], edge_index[1]), w, accumulate=True)
@@ -491,7 +546,7 @@ def call_model(model, g: Graph):
     Book: chapter graphs, section "Batching".
     """
     if not isinstance(g, Graph):
-        raise ValueError(f"call_model needs a minignn.graph.Graph, got {type(g).__name__}")
+        raise ValueError(f"call_model needs a minignn.graph.Graph as g, got {type(g).__name__}")
     params = _forward_parameters(type(getattr(model, "module", model)))  # through a DistributedDataParallel wrapper
     kwargs = {k: v for k, v in (("batch", g.batch), ("num_graphs", g.num_graphs)) if k in params}
     if "pos" in params:

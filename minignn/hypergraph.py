@@ -30,6 +30,7 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
+from minignn.checks import check_int
 from minignn.graph import check_edge_index
 from minignn.invariants import (  # re-exported: the geometry of faces
     angles,
@@ -57,9 +58,15 @@ __all__ = [
 ]
 
 
+def _check_num_nodes(num_nodes) -> int:
+    try:
+        return check_int(num_nodes, "num_nodes")
+    except ValueError:
+        raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes!r}") from None
+
+
 def _check_edge_index(edge_index, num_nodes) -> tuple[Tensor, Tensor, int]:
-    if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 0:
-        raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes!r}")
+    num_nodes = _check_num_nodes(num_nodes)
     src, dst = check_edge_index(edge_index, num_nodes)
     return src, dst, num_nodes
 
@@ -89,8 +96,9 @@ def path_faces(edge_index: Tensor, num_nodes: int, length: int, return_edges: bo
     Book: chapter hypergraphs, section "Building faces from edges".
     """
     src, dst, num_nodes = _check_edge_index(edge_index, num_nodes)
-    if int(length) < 1:
+    if isinstance(length, int) and length < 1:
         raise ValueError(f"length must be >= 1 (number of edges in a path), got {length}")
+    length = check_int(length, "length", minimum=1)
     order = torch.argsort(src, stable=True)  # out-edges grouped by src
     outdeg = torch.bincount(src, minlength=num_nodes)
     ptr = torch.cumsum(outdeg, 0) - outdeg  # first sorted position of each src
@@ -173,8 +181,9 @@ def triangle_faces(edge_index: Tensor, num_nodes: int) -> Tensor:
     pos = torch.searchsorted(keys, closing).clamp(max=max(keys.numel() - 1, 0))
     found = keys[pos] == closing if keys.numel() else torch.zeros_like(closing, dtype=torch.bool)
     tri = paths[found]
-    key = (tri[:, 0] * num_nodes + tri[:, 1]) * num_nodes + tri[:, 2]
-    return tri[torch.argsort(key)]
+    for column in (2, 1, 0):  # lexicographic order by three stable sorts: a key a N^2 + b N + c overflows int64
+        tri = tri[torch.argsort(tri[:, column], stable=True)]  # from N = 2^21 nodes on
+    return tri
 
 
 class HyperGraph:
@@ -198,13 +207,16 @@ class HyperGraph:
 
     def __init__(self, num_nodes: int, faces: Mapping[int, Tensor] | None = None,
                  features: Mapping[int, Tensor | None] | None = None):
-        if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 0:
-            raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes!r}")
+        num_nodes = _check_num_nodes(num_nodes)
         self.num_nodes = num_nodes
         self.faces: dict[int, Tensor] = {0: torch.arange(num_nodes).unsqueeze(1)}
         faces = dict(faces or {})
         if 0 in faces:
             raise ValueError("faces[0] (the vertices) is implicit: give num_nodes and faces for k >= 1")
+        try:
+            faces = {check_int(k, "a face level"): f for k, f in faces.items()}
+        except ValueError:
+            raise ValueError(f"face levels must be ints 1, ..., d - 1, got {list(faces)}") from None
         levels = sorted(faces)
         if levels != list(range(1, len(levels) + 1)):
             raise ValueError(f"face levels must be contiguous 1, ..., d - 1, got {levels}")
@@ -242,8 +254,9 @@ class HyperGraph:
 
         Book: chapter hypergraphs, section "d-graphs in code".
         """
-        if dim not in (1, 2, 3, 4):
+        if isinstance(dim, bool) or dim not in (1, 2, 3, 4) or isinstance(dim, float):
             raise ValueError(f"dim must be 1, 2, 3 or 4 (levels G_0 .. G_(d-1)), got {dim}")
+        dim = int(dim)
         src, dst, _ = _check_edge_index(edge_index, num_nodes)
         faces = {k: path_faces(edge_index, num_nodes, k) for k in range(2, dim)}
         if dim >= 2:
@@ -275,6 +288,8 @@ class HyperGraph:
 
         Book: chapter hypergraphs, section "Why angles need 2-faces and torsions 3-faces".
         """
+        if not isinstance(pos, Tensor) or pos.shape[:1] != (self.num_nodes,):
+            raise ValueError(f"pos must have shape [num_nodes={self.num_nodes}, 3], got {getattr(pos, 'shape', type(pos).__name__)}")
         fns = {1: lambda f: edge_lengths(pos, f.t()), 2: lambda f: angles(pos, f), 3: lambda f: torsions(pos, f)}
         return {k: fns[k](self.faces[k]) for k in sorted(self.faces) if k in fns}
 

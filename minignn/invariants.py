@@ -25,6 +25,7 @@ import math
 import torch
 from torch import Tensor
 
+from minignn.checks import check_int
 from minignn.geometry import check_pos
 from minignn.graph import check_edge_index
 
@@ -56,7 +57,7 @@ def _check_faces(faces, width: int, num_nodes: int, name: str = "faces") -> Tens
 def face_corners(pos: Tensor, faces: Tensor, width: int, name: str = "faces") -> list[Tensor]:
     """The ``width`` corner positions ``[n, 3]`` of each face ``[n, width]``, after checking ``pos`` and ``faces``."""
     check_pos(pos)
-    faces = _check_faces(faces, width, pos.shape[0], name)
+    faces = _check_faces(faces, check_int(width, "width", minimum=1), pos.shape[0], name)
     return [pos[faces[:, m]] for m in range(width)]
 
 
@@ -194,12 +195,21 @@ def zmatrix_to_positions(refs: Tensor, lengths: Tensor, angles: Tensor, torsions
 
     Book: chapter hypergraphs, section "Why angles need 2-faces and torsions 3-faces".
     """
-    if not isinstance(refs, Tensor) or refs.dim() != 2 or refs.shape[1] != 3:
-        raise ValueError(f"refs must be an integer tensor of shape [N, 3], got {getattr(refs, 'shape', refs)}")
+    if not isinstance(refs, Tensor) or refs.dim() != 2 or refs.shape[1] != 3 or refs.is_floating_point() \
+            or refs.dtype == torch.bool:
+        got = f"{refs.dtype} {list(refs.shape)}" if isinstance(refs, Tensor) else type(refs).__name__
+        raise ValueError(f"refs must be an integer tensor of shape [N, 3], got {got}")
     n_atoms = refs.shape[0]
     for name, t in (("lengths", lengths), ("angles", angles), ("torsions", torsions)):
         if not isinstance(t, Tensor) or t.shape != (n_atoms,):
             raise ValueError(f"{name} must have shape [N={n_atoms}], got {getattr(t, 'shape', t)}")
+        if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} must be a finite floating-point tensor, got {t.dtype}"
+                             f"{' with NaN or inf' if t.is_floating_point() else ''}")
+    if n_atoms > 1 and not bool((lengths[1:] > 0).all()):
+        k = 1 + int((~(lengths[1:] > 0)).nonzero()[0])
+        raise ValueError(f"lengths must be > 0 (atom {k} would sit on its reference atom), got lengths[{k}] = "
+                         f"{float(lengths[k]):g}")
     for n in range(n_atoms):
         used = refs[n, : min(n, 3)]
         if bool(((used < 0) | (used >= n)).any()) or len(set(used.tolist())) < used.numel():
@@ -211,7 +221,12 @@ def zmatrix_to_positions(refs: Tensor, lengths: Tensor, angles: Tensor, torsions
         s = pos[refs[n, 2]] if n >= 3 else q + lengths.new_tensor([0.0, 1.0, 0.0])
         e1 = (p - q) / torch.linalg.vector_norm(p - q)
         e3 = torch.cross(q - s, e1, dim=-1)
-        e3 = e3 / torch.linalg.vector_norm(e3)
+        norm3 = torch.linalg.vector_norm(e3)
+        tol = 100 * torch.finfo(lengths.dtype).eps  # sin(pi) is 1e-16 in float64, -9e-8 in float32
+        if not float(norm3) > tol * max(1.0, float(torch.linalg.vector_norm(q - s))):
+            raise ValueError(f"refs[{n}] = {refs[n].tolist()}: the reference atoms of atom {n} are collinear (an angle "
+                             f"of 0 or pi earlier), so the torsion that places atom {n} is undefined; choose other references")
+        e3 = e3 / norm3
         e2 = torch.cross(e3, e1, dim=-1)
         t, phi = angles[n], (torsions[n] if n >= 3 else torsions.new_zeros(()))
         step = -torch.cos(t) * e1 + torch.sin(t) * torch.cos(phi) * e2 + torch.sin(t) * torch.sin(phi) * e3

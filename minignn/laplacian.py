@@ -38,8 +38,9 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from minignn.checks import check_bool, check_int, check_number
 from minignn.graph import add_remaining_self_loops, check_edge_index  # the first re-exported: GCN's self-loop rule
-from minignn.mpnn import MessagePassing
+from minignn.mpnn import MessagePassing, check_features
 from minignn.plan import AggregationPlan
 from minignn.scatter import scatter
 
@@ -62,8 +63,7 @@ NORMALIZATIONS = ("combinatorial", "sym", "rw")
 
 
 def _check_graph(edge_index, num_nodes, edge_weight) -> tuple[Tensor, Tensor, int, Tensor | None]:
-    if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 0:
-        raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes!r}")
+    num_nodes = _check_num_nodes(num_nodes)
     check_edge_index(edge_index, num_nodes)
     if edge_weight is not None:
         if not isinstance(edge_weight, Tensor) or edge_weight.shape != (edge_index.shape[1],) \
@@ -76,16 +76,25 @@ def _check_graph(edge_index, num_nodes, edge_weight) -> tuple[Tensor, Tensor, in
     return src, dst, num_nodes, edge_weight
 
 
+def _check_num_nodes(num_nodes) -> int:
+    try:
+        return check_int(num_nodes, "num_nodes")
+    except ValueError:
+        raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes!r}") from None
+
+
 def _check_x(x, num_nodes: int, name: str = "x") -> None:
     if not isinstance(x, Tensor) or x.dim() == 0 or x.shape[0] != num_nodes or not x.is_floating_point():
         got = f"{x.dtype} {list(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"{name} must be a floating tensor of shape [num_nodes={num_nodes}, ...], got {got}")
 
 
-def _check_input(x, width: int, name: str = "in_dim") -> None:
+def _check_input(x, width: int, name: str = "in_dim", like: Tensor | None = None) -> None:
     if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != width or not x.is_floating_point():
         got = f"{x.dtype} {list(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"x must be a floating tensor of shape [num_nodes, {name}={width}], got {got}")
+    if like is not None:
+        check_features(x, width, like, "x", "this layer")  # dtype and device of the weights
 
 
 def _col(t: Tensor, like: Tensor) -> Tensor:
@@ -232,6 +241,10 @@ def dense_laplacian(adjacency: Tensor, normalization: str = "combinatorial") -> 
     if not isinstance(adjacency, Tensor) or adjacency.dim() != 2 or adjacency.shape[0] != adjacency.shape[1]:
         got = list(adjacency.shape) if isinstance(adjacency, Tensor) else type(adjacency).__name__
         raise ValueError(f"adjacency must be a square [N, N] tensor, got shape {got}")
+    if adjacency.dtype == torch.bool or adjacency.is_complex():
+        raise ValueError(f"adjacency must hold real, non-negative weights, got {adjacency.dtype}")
+    if not bool(torch.isfinite(adjacency).all()) or bool((adjacency < 0).any()):
+        raise ValueError("adjacency must hold finite, non-negative weights, got negative, NaN or infinite entries")
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     A = adjacency.t()  # A[dst, src]
@@ -257,6 +270,8 @@ def polynomial_filter(x: Tensor, L: Callable[[Tensor], Tensor], coeffs: Sequence
 
     Book: chapter laplacian, section "Polynomial filters are local".
     """
+    if not callable(L):
+        raise ValueError(f"L must be a linear operator x -> L x (e.g. a minignn.laplacian.Laplacian), got {type(L).__name__}")
     if len(coeffs) == 0:
         raise ValueError("coeffs must hold at least one coefficient p_0")
     out = coeffs[-1] * x
@@ -281,9 +296,12 @@ def chebyshev_filter(x: Tensor, L: Callable[[Tensor], Tensor], coeffs: Sequence[
 
     Book: chapter laplacian, section "Chebyshev filters".
     """
+    if not callable(L):
+        raise ValueError(f"L must be a linear operator x -> L x (e.g. a minignn.laplacian.Laplacian), got {type(L).__name__}")
     if len(coeffs) == 0:
         raise ValueError("coeffs must hold at least one coefficient theta_0")
-    if not lambda_max > 0:
+    if not isinstance(lambda_max, (int, float, Tensor)) or isinstance(lambda_max, bool) or not lambda_max > 0 \
+            or not math.isfinite(float(lambda_max)):
         raise ValueError(f"lambda_max must be > 0, got {lambda_max}")
     terms = _chebyshev_terms(x, L, len(coeffs) - 1, lambda_max)
     return sum(c * t for c, t in zip(coeffs, terms))
@@ -323,7 +341,10 @@ def gcn_norm(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = No
 
     Book: chapter laplacian, section "GCN is a first-order filter".
     """
+    _check_graph(edge_index, num_nodes, edge_weight)  # non-negative finite weights, as the Laplacian's
     ei, w = add_remaining_self_loops(edge_index, num_nodes, edge_weight)
+    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+        raise ValueError(f"dtype must be None or a floating torch.dtype, got {dtype!r}")
     dtype = dtype or (torch.get_default_dtype() if w is None else w.dtype)
     w = torch.ones(ei.shape[1], dtype=torch.float64, device=ei.device) if w is None else w.double()
     deg = scatter(w, ei[1], dim_size=int(num_nodes))
@@ -361,9 +382,10 @@ class GCNConv(MessagePassing):
 
     def __init__(self, in_dim: int, out_dim: int, bias: bool = True):
         super().__init__(reduce="sum")
+        in_dim, out_dim = check_int(in_dim, "in_dim", minimum=1), check_int(out_dim, "out_dim", minimum=1)
         self.linear = nn.Linear(in_dim, out_dim, bias=False)
         nn.init.xavier_uniform_(self.linear.weight)
-        self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
+        self.bias = nn.Parameter(torch.zeros(out_dim)) if check_bool(bias, "bias") else None
         self._cache = None
 
     def normalized_plan(self, edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None,
@@ -398,7 +420,7 @@ class GCNConv(MessagePassing):
         ``fused=False``: :meth:`MessagePassing.forward` on the edges of :math:`\tilde A`
         (gather, :meth:`message`, scatter-sum, :meth:`update`) instead of one CSR product.
         """
-        _check_input(x, self.linear.in_features, "in_dim")
+        _check_input(x, self.linear.in_features, "in_dim", self.linear.weight)
         plan, norm = self.normalized_plan(edge_index, x.shape[0], edge_weight, x.dtype)
         h = self.linear(x)  # W x_i once per node, [N, F_out]
         if not fused:  # the base class: gather h[src], message, scatter-sum at dst, update
@@ -409,11 +431,14 @@ class GCNConv(MessagePassing):
 class _SpectralConv(nn.Module):
     def __init__(self, in_dim, out_dim, degree, normalization, bias):
         super().__init__()
-        if int(degree) < 0:
+        if isinstance(degree, int) and degree < 0:
             raise ValueError(f"degree must be >= 0, got {degree}")
+        degree = check_int(degree, "degree")
+        in_dim, out_dim = check_int(in_dim, "in_dim", minimum=1), check_int(out_dim, "out_dim", minimum=1)
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
-        self.in_dim, self.degree, self.normalization = in_dim, int(degree), normalization
+        bias = check_bool(bias, "bias")
+        self.in_dim, self.degree, self.normalization = in_dim, degree, normalization
         self.weights = nn.ModuleList(nn.Linear(in_dim, out_dim, bias=False) for _ in range(self.degree + 1))
         self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
 
@@ -421,7 +446,7 @@ class _SpectralConv(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        _check_input(x, self.in_dim)
+        _check_input(x, self.in_dim, like=self.weights[0].weight)
         L = Laplacian(edge_index, x.shape[0], edge_weight, self.normalization)
         out = sum(W(t) for W, t in zip(self.weights, self.terms(x, L)))
         return out if self.bias is None else out + self.bias
@@ -469,9 +494,7 @@ class ChebConv(_SpectralConv):
     def __init__(self, in_dim: int, out_dim: int, degree: int, normalization: str = "sym",
                  lambda_max: float = 2.0, bias: bool = True):
         super().__init__(in_dim, out_dim, degree, normalization, bias)
-        if not lambda_max > 0 or not math.isfinite(lambda_max):
-            raise ValueError(f"lambda_max must be a positive number, got {lambda_max}")
-        self.lambda_max = float(lambda_max)
+        self.lambda_max = check_number(lambda_max, "lambda_max", minimum=0, strict_minimum=True)
 
     def terms(self, x, L):
         return _chebyshev_terms(x, L, self.degree, self.lambda_max)

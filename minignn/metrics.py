@@ -49,7 +49,9 @@ from torch import Tensor
 
 from minignn.bond_tables import (CHARGES, MAX_VALENCE, bond_length_tables, charged_valence_table,
                                  supported_elements, valence_table)
-from minignn.datasets.atoms import element_symbol
+from minignn.checks import check_bool, check_int
+from minignn.datasets.atoms import MAX_ATOMIC_NUMBER, element_symbol
+from minignn.datasets.molecules import find_coincident_atoms
 from minignn.scatter import scatter
 
 __all__ = [
@@ -69,6 +71,14 @@ _BOND_SYMBOL = {1: "-", 2: "=", 3: "#"}
 
 # -- input checks ------------------------------------------------------------------------------
 
+def _atomic_numbers(z) -> Tensor:
+    """``z`` as int64 after checking that it holds integers (a float 6.5 is an error, not carbon)."""
+    z = torch.as_tensor(z)
+    if z.dim() != 1 or z.is_floating_point() or z.is_complex() or z.dtype == torch.bool:
+        raise ValueError(f"z must be an integer tensor [n] of atomic numbers, got {z.dtype} {list(z.shape)}")
+    return z.long()
+
+
 def _check_elements(z: Tensor, ptr: Tensor) -> None:
     bad = (z < 1) | (z >= _SUPPORTED.numel())
     bad |= ~_SUPPORTED[z.clamp(0, _SUPPORTED.numel() - 1)]
@@ -83,11 +93,15 @@ def _check_elements(z: Tensor, ptr: Tensor) -> None:
 
 def _check_ptr(ptr, n: int) -> Tensor:
     """``ptr`` ``[M + 1]``: molecule ``m`` owns atoms ``ptr[m]:ptr[m + 1]``; None means one molecule."""
-    ptr = torch.tensor([0, n]) if ptr is None else torch.as_tensor(ptr, dtype=torch.int64)
+    if ptr is not None:
+        raw = torch.as_tensor(ptr)
+        if raw.is_floating_point() or raw.is_complex() or raw.dtype == torch.bool:
+            raise ValueError(f"ptr must hold integer atom offsets [M + 1], got {raw.dtype}")
+    ptr = torch.tensor([0, n]) if ptr is None else raw.to(torch.int64)
     if ptr.dim() != 1 or ptr.numel() < 2 or int(ptr[0]) != 0 or int(ptr[-1]) != n:
         raise ValueError(f"ptr must be [M + 1] from 0 to n={n} with M >= 1, got {ptr.tolist()}")
     if int(ptr.diff().min()) <= 0:
-        raise ValueError(f"molecule {int((ptr.diff() <= 0).nonzero()[0])} has no atoms; every molecule needs >= 1")
+        raise ValueError(f"ptr: molecule {int((ptr.diff() <= 0).nonzero()[0])} has no atoms; every molecule needs >= 1")
     return ptr
 
 
@@ -106,6 +120,10 @@ def _check(z, pos, ptr=None) -> tuple[Tensor, Tensor, Tensor]:
         raise ValueError(f"positions must be finite: molecule {mol} has NaN or infinite positions")
     z = z.long()
     _check_elements(z, ptr)
+    clash = find_coincident_atoms(pos, ptr)
+    if clash is not None:
+        raise ValueError(f"molecule {clash[0]} has two atoms at the same position (atoms {clash[1]} and {clash[2]}): "
+                         "coincident atoms have no bond (distance 0 would read as a triple bond); drop that molecule")
     return z, pos.to(torch.float64), ptr
 
 
@@ -173,11 +191,23 @@ def infer_bonds(z, pos, ptr=None) -> tuple[Tensor, Tensor]:
 def _check_bonds(z: Tensor, bonds) -> tuple[Tensor, Tensor]:
     if not isinstance(bonds, (tuple, list)) or len(bonds) != 2:
         raise ValueError("bonds must be the pair (pairs [B, 2], orders [B]) returned by infer_bonds")
-    pairs, orders = torch.as_tensor(bonds[0]).long(), torch.as_tensor(bonds[1]).long()
+    pairs, orders = torch.as_tensor(bonds[0]), torch.as_tensor(bonds[1])
+    for name, t in (("pairs", pairs), ("orders", orders)):
+        if t.numel() and (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool):
+            raise ValueError(f"bond {name} must be integers, got {t.dtype}")
+    pairs, orders = pairs.long(), orders.long()
     if pairs.dim() != 2 or pairs.shape[1] != 2 or orders.shape != (pairs.shape[0],):
         raise ValueError(f"bonds must be pairs [B, 2] and orders [B], got {list(pairs.shape)} and {list(orders.shape)}")
     if pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= z.numel()):
         raise ValueError(f"bond atoms must lie in [0, {z.numel() - 1}], got [{int(pairs.min())}, {int(pairs.max())}]")
+    if orders.numel() and (int(orders.min()) < 1 or int(orders.max()) > 3):
+        raise ValueError(f"bond orders must be 1, 2 or 3, got values in [{int(orders.min())}, {int(orders.max())}]")
+    if bool((pairs[:, 0] == pairs[:, 1]).any()):
+        raise ValueError(f"a bond joins two distinct atoms, got a bond of atom {int(pairs[pairs[:, 0] == pairs[:, 1]][0, 0])} "
+                         "to itself")
+    lo, hi = pairs.min(dim=1).values, pairs.max(dim=1).values
+    if torch.unique(lo * max(z.numel(), 1) + hi).numel() != pairs.shape[0]:
+        raise ValueError("bonds list a pair of atoms twice (in either order): each bond must appear once")
     return pairs, orders
 
 
@@ -190,7 +220,7 @@ def valences(z, bonds) -> Tensor:
     Returns:
         ``[n]`` int64.
     """
-    z = torch.as_tensor(z)
+    z = _atomic_numbers(z)
     pairs, orders = _check_bonds(z, bonds)
     n = z.numel()
     return scatter(orders, pairs[:, 0], dim_size=n) + scatter(orders, pairs[:, 1], dim_size=n)
@@ -209,7 +239,7 @@ def atom_stability(z, bonds) -> Tensor:
 
     Book: chapter diffusion, section "Evaluating generated molecules".
     """
-    z = torch.as_tensor(z).long()
+    z = _atomic_numbers(z)
     _check_elements(z, torch.tensor([0, z.numel()]))
     return _ALLOWED[z, valences(z, bonds).clamp(max=MAX_VALENCE + 1)]
 
@@ -245,7 +275,7 @@ def charged_atom_options(z, bonds) -> Tensor:
 
     Book: chapter diffusion, section "Evaluating generated molecules".
     """
-    z = torch.as_tensor(z).long()
+    z = _atomic_numbers(z)
     _check_elements(z, torch.tensor([0, z.numel()]))
     v = valences(z, bonds).clamp(max=MAX_VALENCE + 1)
     return _ALLOWED_CHARGED[:, z, v].T
@@ -373,7 +403,13 @@ def to_rdkit(z, pos=None, bonds=None):
     """
     if pos is None and bonds is None:
         raise ValueError("to_rdkit needs pos to infer bonds, or bonds")
-    z, pos = (torch.as_tensor(z).long(), None) if pos is None else _check(z, pos)[:2]
+    if pos is None:
+        z = _atomic_numbers(z)
+        if z.numel() and (int(z.min()) < 1 or int(z.max()) > MAX_ATOMIC_NUMBER):
+            raise ValueError(f"z must hold atomic numbers in 1..{MAX_ATOMIC_NUMBER}, got values in "
+                             f"[{int(z.min())}, {int(z.max())}]")
+    else:
+        z, pos = _check(z, pos)[:2]
     pairs, orders = _check_bonds(z, infer_bonds(z, pos) if bonds is None else bonds)
     mol = _build(z.tolist(), pairs.tolist(), orders.tolist())
     if pos is not None:
@@ -404,6 +440,8 @@ def mol_to_smiles(mol) -> str | None:
     Book: chapter diffusion, section "Evaluating generated molecules".
     """
     Chem, rdBase = _rdkit()
+    if not isinstance(mol, Chem.Mol):
+        raise ValueError(f"mol must be an rdkit.Chem.Mol (e.g. from to_rdkit), got {type(mol).__name__}")
     _quiet = rdBase.BlockLogs()  # noqa: F841  (RDKit explains each failure on stderr otherwise)
     return _smiles(Chem.Mol(mol))[0]
 
@@ -491,9 +529,10 @@ def _determine(z: list, pos: list, max_iterations: int):
 
 
 def _check_iterations(max_iterations) -> int:
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
-        raise ValueError(f"max_iterations must be a positive int (DetermineBonds' cap), got {max_iterations!r}")
-    return max_iterations
+    try:
+        return check_int(max_iterations, "max_iterations", minimum=1)
+    except ValueError:
+        raise ValueError(f"max_iterations must be a positive int (DetermineBonds' cap), got {max_iterations!r}") from None
 
 
 def determine_bonds(z, pos, *, max_iterations: int = XYZ_MAX_ITERATIONS):
@@ -605,9 +644,10 @@ def evaluate_molecules(molecules, training_smiles: Iterable[str] | None = None, 
 
     Book: chapter diffusion, section "Evaluating generated molecules".
     """
+    rdkit = check_bool(rdkit, "rdkit")
     if xyz is None:
         xyz = rdkit
-    elif xyz and not rdkit:
+    elif check_bool(xyz, "xyz") and not rdkit:
         raise ValueError("xyz=True needs rdkit=True (XYZ validity is RDKit's bond perception)")
     z, pos, ptr = _flatten(molecules)
     bonds = infer_bonds(z, pos, ptr)
@@ -664,8 +704,10 @@ def reference_row(molecules, indices=None, *, num: int | None = None, seed: int 
     if indices is not None:
         molecules = molecules.subset(indices)
     if num is not None:
-        if not 0 < num <= len(molecules):
-            raise ValueError(f"num must be in [1, {len(molecules)}], got {num}")
+        try:
+            num = check_int(num, "num", minimum=1, maximum=len(molecules))
+        except ValueError:
+            raise ValueError(f"num must be in [1, {len(molecules)}] (an integer), got {num!r}") from None
         pick = torch.randperm(len(molecules), generator=torch.Generator().manual_seed(seed))[:num]
         molecules = molecules.subset(pick.sort().values)
     return evaluate_molecules(molecules, rdkit=rdkit, xyz=xyz)

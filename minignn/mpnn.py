@@ -21,12 +21,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from minignn.checks import check_bool, check_int
 from minignn.graph import add_remaining_self_loops, check_edge_index, degree
 from minignn.pooling import global_pool
 from minignn.scatter import REDUCES, scatter, scatter_unchecked
 
 __all__ = [
     "check_inputs",
+    "check_features",
     "check_edge_attr",
     "check_plan",
     "gather",
@@ -57,19 +59,39 @@ def check_inputs(x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None)
     return x.shape[0]
 
 
+def check_features(x, width: int, like: Tensor, name: str = "x", who: str = "this model") -> None:
+    """Node (or edge) features ``x [N, width]`` that a model's first weight ``like`` can read: the model's input width,
+    a floating-point dtype equal to the weights' and the same device.  A model calls it once, at its entry, so that
+    a wrong width or dtype is named here rather than by torch's ``mat1 and mat2 shapes cannot be multiplied``.
+
+    Raises ``ValueError`` naming ``name``, what was expected and what was got.
+    """
+    if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != width:
+        got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name} must have shape [num_rows, {width}] ({who} was built for width {width}), got {got}")
+    if x.dtype != like.dtype:
+        raise ValueError(f"{name} has dtype {x.dtype} but the weights of {who} are {like.dtype}; convert one of them "
+                         f"({name}.to({like.dtype}) or model.to({x.dtype}))")
+    if x.device != like.device:
+        raise ValueError(f"{name} is on device {x.device} but the weights of {who} are on {like.device}; "
+                         f"move one of them ({name}.to({str(like.device)!r}) or model.to({str(x.device)!r}))")
+
+
 def mlp(*sizes: int, act: type[nn.Module] = nn.SiLU) -> nn.Sequential:
     """A multilayer perceptron ``Linear -> act -> ... -> Linear`` through the given widths."""
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least an input and an output width, got {sizes}")
+    sizes = tuple(check_int(w, f"mlp width {k}", minimum=1) for k, w in enumerate(sizes))
     layers: list[nn.Module] = []
     for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers += [nn.Linear(a, b)] + ([act()] if k < len(sizes) - 2 else [])
     return nn.Sequential(*layers)
 
 
-def check_edge_attr(edge_attr, edge_dim: int, who: str) -> None:
+def check_edge_attr(edge_attr, edge_dim: int, who: str, like: Tensor | None = None) -> None:
     """A layer built for ``edge_dim`` edge features needs ``edge_attr [E, edge_dim]``; one built without them
-    (``edge_dim=0``) rejects an ``edge_attr`` rather than ignore it."""
+    (``edge_dim=0``) rejects an ``edge_attr`` rather than ignore it.  With ``like`` (a weight of the layer) the dtype
+    and device of ``edge_attr`` must be those of the weights (:func:`check_features`)."""
     if edge_dim and edge_attr is None:
         raise ValueError(f"{who} expects edge_attr of shape [E, {edge_dim}], got None")
     if not edge_dim and edge_attr is not None:
@@ -77,6 +99,8 @@ def check_edge_attr(edge_attr, edge_dim: int, who: str) -> None:
                          "build it with edge_dim=F_e to use them")
     if edge_dim and isinstance(edge_attr, Tensor) and (edge_attr.dim() != 2 or edge_attr.shape[1] != edge_dim):
         raise ValueError(f"{who} expects edge_attr of shape [E, {edge_dim}], got {list(edge_attr.shape)}")
+    if edge_dim and like is not None:
+        check_features(edge_attr, edge_dim, like, "edge_attr", who)
 
 
 def _rows(x) -> int:
@@ -94,6 +118,8 @@ def check_plan(plan, edge_index: Tensor, num_nodes: int) -> None:
     boundary, like the inputs)."""
     if plan is None:
         return
+    if not all(hasattr(plan, a) for a in ("num_nodes", "num_edges", "dst", "aggregate")):
+        raise ValueError(f"plan must be a minignn.plan.AggregationPlan (or None), got {type(plan).__name__}")
     dst = edge_index[1]
     if plan.num_nodes != num_nodes or plan.num_edges != dst.numel() or not torch.equal(plan.dst, dst):
         raise ValueError(
@@ -204,8 +230,9 @@ class MPNNLayer(MessagePassing):
 
     def __init__(self, dim: int, edge_dim: int = 0, hidden: int = 64, reduce: str = "sum"):
         super().__init__(reduce)
-        self.edge_dim = edge_dim
-        self.f = mlp(2 * dim + edge_dim, hidden, dim)
+        dim, edge_dim = check_int(dim, "dim", minimum=1), check_int(edge_dim, "edge_dim")
+        self.dim, self.edge_dim = dim, edge_dim
+        self.f = mlp(2 * dim + edge_dim, check_int(hidden, "hidden", minimum=1), dim)
 
     def message(self, x_src, x_dst, edge_attr):
         parts = [x_src, x_dst] + ([edge_attr] if self.edge_dim else [])
@@ -216,7 +243,8 @@ class MPNNLayer(MessagePassing):
 
     def forward(self, x, edge_index, edge_attr=None, plan=None):
         num_nodes = check_inputs(x, edge_index, edge_attr)
-        check_edge_attr(edge_attr, self.edge_dim, "this layer")
+        check_features(x, self.dim, self.f[0].weight, "x", "this layer")
+        check_edge_attr(edge_attr, self.edge_dim, "this layer", self.f[0].weight)
         check_plan(plan, edge_index, num_nodes)
         return self.propagate(x, edge_index, edge_attr, plan)
 
@@ -238,8 +266,9 @@ class EdgeUpdateLayer(MPNNLayer):
     """
 
     def __init__(self, dim: int, edge_dim: int, hidden: int = 64, reduce: str = "sum"):
-        if edge_dim < 1:
+        if isinstance(edge_dim, int) and not isinstance(edge_dim, bool) and edge_dim < 1:
             raise ValueError(f"EdgeUpdateLayer needs edge features: edge_dim must be >= 1, got {edge_dim}")
+        edge_dim = check_int(edge_dim, "edge_dim", minimum=1)
         super().__init__(dim, edge_dim, hidden, reduce)
         self.g = mlp(2 * dim + edge_dim, hidden, edge_dim)
 
@@ -250,7 +279,8 @@ class EdgeUpdateLayer(MPNNLayer):
 
     def forward(self, x, edge_index, edge_attr=None, plan=None):
         num_nodes = check_inputs(x, edge_index, edge_attr)
-        check_edge_attr(edge_attr, self.edge_dim, "EdgeUpdateLayer")
+        check_features(x, self.dim, self.f[0].weight, "x", "EdgeUpdateLayer")
+        check_edge_attr(edge_attr, self.edge_dim, "EdgeUpdateLayer", self.f[0].weight)
         check_plan(plan, edge_index, num_nodes)
         return self.propagate(x, edge_index, edge_attr, plan)
 
@@ -295,8 +325,9 @@ class MeanGCNConv(MessagePassing):
         if normalization not in ("sym", "rw"):
             raise ValueError(f"normalization must be 'sym' or 'rw', got {normalization!r}")
         self.normalization = normalization
+        in_dim, out_dim = check_int(in_dim, "in_dim", minimum=1), check_int(out_dim, "out_dim", minimum=1)
         self.linear = nn.Linear(in_dim, out_dim, bias=False)
-        self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
+        self.bias = nn.Parameter(torch.zeros(out_dim)) if check_bool(bias, "bias") else None
 
     @staticmethod
     def self_looped(edge_index: Tensor, num_nodes: int) -> Tensor:
@@ -314,6 +345,7 @@ class MeanGCNConv(MessagePassing):
         if edge_attr is not None:
             raise ValueError("MeanGCNConv takes no edge_attr (its edge weights are computed from degrees)")
         num_nodes = check_inputs(x, edge_index)
+        check_features(x, self.linear.in_features, self.linear.weight, "x", "MeanGCNConv")
         loops = self.self_looped(edge_index, num_nodes)
         h = self.linear(x)  # W x_i once per node, [N, out_dim]
         weight = None
@@ -352,6 +384,10 @@ class MPNN(nn.Module):
         super().__init__()
         if readout not in ("nodes", "edges", "sum", "mean"):
             raise ValueError(f"readout must be 'nodes', 'edges', 'sum' or 'mean', got {readout!r}")
+        in_dim, out_dim = check_int(in_dim, "in_dim", minimum=1), check_int(out_dim, "out_dim", minimum=1)
+        width, hidden = check_int(width, "width", minimum=1), check_int(hidden, "hidden", minimum=1)
+        layers, edge_dim = check_int(layers, "layers"), check_int(edge_dim, "edge_dim")
+        edge_update = check_bool(edge_update, "edge_update")
         self.readout, self.edge_update, self.edge_dim = readout, edge_update, edge_dim
         self.embed = nn.Linear(in_dim, width)
         if edge_update:
@@ -366,7 +402,8 @@ class MPNN(nn.Module):
 
     def forward(self, x, edge_index, edge_attr=None, batch=None, num_graphs=None, plan=None):
         num_nodes = check_inputs(x, edge_index, edge_attr)
-        check_edge_attr(edge_attr, self.edge_dim, "this MPNN")
+        check_features(x, self.embed.in_features, self.embed.weight, "x", "this MPNN")
+        check_edge_attr(edge_attr, self.edge_dim, "this MPNN", self.embed.weight)
         check_plan(plan, edge_index, num_nodes)
         h = self.embed(x)
         e = self.embed_edge(edge_attr) if self.edge_update else edge_attr

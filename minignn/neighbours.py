@@ -31,9 +31,11 @@ import math
 import numbers
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from minignn.checks import check_bool, check_int
 from minignn.geometry import check_pos
 
 __all__ = ["radius_graph", "fully_connected"]
@@ -129,10 +131,12 @@ def radius_graph(
     Book: chapter graphs, sections "Atoms in caffeine" and "Atoms in a periodic crystal".
     """
     check_pos(pos)
-    if isinstance(cutoff, Tensor) and cutoff.numel() == 1:
+    if isinstance(cutoff, Tensor) and cutoff.numel() == 1 and cutoff.dtype != torch.bool:
         cutoff = float(cutoff)
-    if not isinstance(cutoff, numbers.Real) or not math.isfinite(cutoff) or cutoff < 0:
+    if isinstance(cutoff, (bool, np.bool_)) or not isinstance(cutoff, numbers.Real) or not math.isfinite(cutoff) \
+            or cutoff < 0:
         raise ValueError(f"cutoff must be a finite number >= 0, got {cutoff!r}")
+    self_loops, return_shifts = check_bool(self_loops, "self_loops"), check_bool(return_shifts, "return_shifts")
     num_nodes = pos.shape[0]
     batch = _check_batch(batch, num_nodes, pos.device)
     src, dst, graph = _intra_graph_pairs(batch)  # [P] each
@@ -195,16 +199,20 @@ def fully_connected(
     """
     if (num_nodes is None) == (batch is None):
         raise ValueError("fully_connected needs exactly one of num_nodes (int or per-graph counts) and batch")
+    self_loops = check_bool(self_loops, "self_loops")
     if batch is None:
-        if isinstance(num_nodes, bool):
+        if isinstance(num_nodes, (bool, np.bool_)):
             raise ValueError(f"num_nodes must be an int or a sequence of ints, got {num_nodes!r}")
-        if isinstance(num_nodes, int):
-            num_nodes = [num_nodes]
-        counts = torch.as_tensor(num_nodes)
-        if counts.dim() != 1 or counts.dtype.is_floating_point or counts.dtype == torch.bool:
+        if isinstance(num_nodes, numbers.Integral) or (isinstance(num_nodes, Tensor) and num_nodes.dim() == 0):
+            num_nodes = [check_int(num_nodes, "num_nodes", minimum=None)]
+        try:
+            counts = torch.as_tensor(num_nodes)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"num_nodes must be an int or a 1-d sequence of ints, got {num_nodes!r}") from None
+        if counts.dim() != 1 or counts.dtype.is_floating_point or counts.dtype == torch.bool or counts.is_complex():
             raise ValueError(f"num_nodes must be an int or a 1-d sequence of ints, got {num_nodes!r}")
         if counts.numel() and int(counts.min()) < 0:
-            raise ValueError(f"node counts must be >= 0, got {counts.tolist()}")
+            raise ValueError(f"num_nodes: node counts must be >= 0, got {counts.tolist()}")
         batch = torch.repeat_interleave(torch.arange(counts.numel()), counts.to(torch.int64))
     else:
         batch = _check_batch(batch, batch.numel() if isinstance(batch, Tensor) else -1)

@@ -28,11 +28,12 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from minignn.checks import check_int
 from minignn.graph import check_edge_index
 from minignn.hypergraph import HyperGraph, triangle_faces
-from minignn.mpnn import MessagePassing, check_inputs, mlp
+from minignn.mpnn import MessagePassing, check_features, check_inputs, mlp
 from minignn.pooling import global_pool
-from minignn.scatter import scatter
+from minignn.scatter import scatter_unchecked
 
 __all__ = ["Nerve", "clique_complex", "nerve", "nerve_update", "NerveLayer", "NerveNetwork"]
 
@@ -71,8 +72,9 @@ class Nerve:
         ``chains(0)`` lists the faces, ``chains(1)`` is ``edge_index.T``; longer chains
         extend shorter ones by a pair :math:`a_{k-1} > a_k` of :math:`N_1 G`.
         """
-        if k < 0:
+        if isinstance(k, int) and k < 0:
             raise ValueError(f"chain length k must be >= 0, got {k}")
+        k = check_int(k, "k")
         out = torch.arange(self.num_faces).unsqueeze(1)
         a, b = self.edge_index
         outdeg = torch.bincount(a, minlength=self.num_faces)
@@ -86,8 +88,9 @@ class Nerve:
 
     def face_batch(self, batch: Tensor) -> Tensor:
         """``[num_faces]`` graph id of each face, from the vertices' ``batch [n_0]``."""
-        if batch.shape != (self.faces[0].shape[0],):
-            raise ValueError(f"batch must have shape [n_0={self.faces[0].shape[0]}], got {list(batch.shape)}")
+        if not isinstance(batch, Tensor) or batch.dtype != torch.int64 or batch.shape != (self.faces[0].shape[0],):
+            raise ValueError(f"batch must be an int64 tensor of shape [n_0={self.faces[0].shape[0]}], got "
+                             f"{getattr(batch, 'dtype', type(batch).__name__)} {list(getattr(batch, 'shape', []))}")
         vertex_of = torch.full((int(self.faces[0].max()) + 1 if self.faces[0].numel() else 0,), -1, dtype=torch.long)
         vertex_of[self.faces[0][:, 0]] = torch.arange(self.faces[0].shape[0])
         return torch.cat([batch[vertex_of[f[:, 0]]] for f in self.faces])
@@ -222,11 +225,18 @@ def nerve_update(messages: Tensor, edge_index: Tensor, num_faces: int) -> Tensor
 
     Book: chapter mpnn, section "Message passing on hypergraphs".
     """
-    if messages.dim() == 0 or messages.shape[0] != edge_index.shape[1]:
-        raise ValueError(f"messages must have shape [C={edge_index.shape[1]}, F], got {list(messages.shape)}")
+    num_faces = check_int(num_faces, "num_faces")
+    check_edge_index(edge_index, num_faces)
+    if not isinstance(messages, Tensor) or messages.dim() == 0 or messages.shape[0] != edge_index.shape[1]:
+        got = list(messages.shape) if isinstance(messages, Tensor) else type(messages).__name__
+        raise ValueError(f"messages must have shape [C={edge_index.shape[1]}, F], got {got}")
+    return _divergence(messages, edge_index, num_faces)
+
+
+def _divergence(messages: Tensor, edge_index: Tensor, num_faces: int) -> Tensor:
+    """:func:`nerve_update` on validated inputs."""
     a, b = edge_index
-    return (scatter(messages, b, dim=0, dim_size=num_faces, reduce="sum")
-            - scatter(messages, a, dim=0, dim_size=num_faces, reduce="sum"))
+    return scatter_unchecked(messages, b, 0, num_faces, "sum") - scatter_unchecked(messages, a, 0, num_faces, "sum")
 
 
 class NerveLayer(MessagePassing):
@@ -248,7 +258,8 @@ class NerveLayer(MessagePassing):
 
     def __init__(self, width: int, hidden: int = 64):
         super().__init__(reduce="sum")
-        self.f = mlp(2 * width, hidden, width)
+        self.width = check_int(width, "width", minimum=1)
+        self.f = mlp(2 * self.width, check_int(hidden, "hidden", minimum=1), self.width)
 
     def message(self, x_src, x_dst, edge_attr):
         return self.f(torch.cat([x_src, x_dst], dim=-1))
@@ -259,7 +270,7 @@ class NerveLayer(MessagePassing):
     def propagate(self, x, edge_index, edge_attr=None, plan=None):
         """message (the base's gather and ``message``), then the two-sided :func:`nerve_update` in place of a
         scatter at ``dst`` (it needs both ends of each pair), then ``update``."""
-        return self.update(x, nerve_update(self.edge_messages(x, edge_index, None), edge_index, x.shape[0]))
+        return self.update(x, _divergence(self.edge_messages(x, edge_index, None), edge_index, x.shape[0]))
 
     def forward(self, x, edge_index, edge_attr=None, plan=None):
         """``x [num_faces, width]``, ``edge_index [2, C]`` (``Nerve.edge_index``).  The nerve layer has no edge
@@ -269,6 +280,7 @@ class NerveLayer(MessagePassing):
         if plan is not None:
             raise ValueError("NerveLayer aggregates with two scatters (nerve_update) and takes no plan; got one")
         check_inputs(x, edge_index)
+        check_features(x, self.width, self.f[0].weight, "x", "this NerveLayer")
         return self.propagate(x, edge_index)
 
 
@@ -310,20 +322,28 @@ class NerveNetwork(nn.Module):
         super().__init__()
         if readout not in ("nodes", "sum", "mean"):
             raise ValueError(f"readout must be 'nodes', 'sum' or 'mean', got {readout!r}")
-        self.readout, self.in_dims = readout, tuple(in_dims)
+        if isinstance(in_dims, (str, Tensor)) or not hasattr(in_dims, "__len__") or len(in_dims) == 0:
+            raise ValueError(f"in_dims must be a non-empty sequence of feature widths (F_0, ..., F_d), got {in_dims!r}")
+        in_dims = tuple(check_int(f, f"in_dims[{k}]") for k, f in enumerate(in_dims))
+        out_dim, width, layers = check_int(out_dim, "out_dim", minimum=1), check_int(width, "width", minimum=1), check_int(layers, "layers")
+        self.readout, self.in_dims = readout, in_dims
         self.embed = nn.ModuleList(nn.Linear(f, width) if f else _Constant(width) for f in self.in_dims)
         self.layers = nn.ModuleList(NerveLayer(width, hidden) for _ in range(layers))
         self.head = mlp(width, hidden, out_dim)
 
     def forward(self, features: Sequence[Tensor], nerve: Nerve, batch: Tensor | None = None,
                 num_graphs: int | None = None) -> Tensor:
+        if not isinstance(nerve, Nerve):
+            raise ValueError(f"nerve must be a minignn.nerve.Nerve (from minignn.nerve.nerve), got {type(nerve).__name__}")
         if len(features) != len(self.in_dims) or len(nerve.faces) != len(self.in_dims):
             raise ValueError(f"expected {len(self.in_dims)} levels of features and faces, got "
                              f"{len(features)} feature tensors and a nerve with {len(nerve.faces)} levels")
         for k, (x, f) in enumerate(zip(features, nerve.faces)):
-            if x.dim() != 2 or x.shape != (f.shape[0], self.in_dims[k]):
+            if not isinstance(x, Tensor) or x.dim() != 2 or x.shape != (f.shape[0], self.in_dims[k]):
                 raise ValueError(f"features[{k}] must have shape [n_{k}={f.shape[0]}, {self.in_dims[k]}], "
-                                 f"got {list(x.shape)}")
+                                 f"got {list(getattr(x, 'shape', [])) if isinstance(x, Tensor) else type(x).__name__}")
+            if self.in_dims[k]:  # a featureless level (width 0) gets a learned constant: no weights to match
+                check_features(x, self.in_dims[k], self.embed[k].weight, f"features[{k}]", "this NerveNetwork")
         h = torch.cat([emb(x) for emb, x in zip(self.embed, features)])
         check_edge_index(nerve.edge_index, h.shape[0])
         for layer in self.layers:  # inputs validated above

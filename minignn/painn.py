@@ -39,9 +39,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from minignn.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
+from minignn.checkpoint import CHECKPOINT_DIR, load_checkpoint, load_weights, save_checkpoint
+from minignn.checks import check_int, check_number
 from minignn.invariants import edge_vectors
-from minignn.mpnn import MessagePassing, check_inputs, mlp
+from minignn.mpnn import MessagePassing, check_features, check_inputs, mlp
 from minignn.pooling import global_pool
 from minignn.radial import BesselBasis, GaussianBasis
 
@@ -69,6 +70,18 @@ class PaiNNConfig:
     basis: str = "bessel"  # or "gaussian"
     envelope: str = "cosine"  # or "polynomial"
 
+    def __post_init__(self):
+        """Checked on creation (a config read from a checkpoint too): sizes are integers, the cutoff a positive number."""
+        self.num_types = check_int(self.num_types, "num_types", minimum=1)
+        self.width = check_int(self.width, "width", minimum=2)  # the readout's hidden layer has width // 2
+        self.layers = check_int(self.layers, "layers")
+        self.num_basis = check_int(self.num_basis, "num_basis", minimum=1)
+        self.cutoff = check_number(self.cutoff, "cutoff", minimum=0, strict_minimum=True)
+        if self.basis not in ("bessel", "gaussian"):
+            raise ValueError(f"basis must be 'bessel' or 'gaussian', got {self.basis!r}")
+        if self.envelope not in ("cosine", "polynomial"):
+            raise ValueError(f"envelope must be 'cosine' or 'polynomial', got {self.envelope!r}")
+
 
 class PaiNNMessage(MessagePassing):
     r"""The message step: :math:`\Delta s_j, \Delta \vec v_j` from the neighbours :math:`i > j` (see module docstring).
@@ -84,17 +97,24 @@ class PaiNNMessage(MessagePassing):
 
     def __init__(self, width: int, num_basis: int):
         super().__init__(reduce="sum")
-        self.width = width
+        self.width = width = check_int(width, "width", minimum=1)
+        num_basis = check_int(num_basis, "num_basis", minimum=1)
         self.phi = mlp(width, width, 3 * width)
         self.filter = nn.Linear(num_basis, 3 * width, bias=False)  # no bias: W e(d) vanishes at the cutoff
 
     def forward(self, s, v, edge_index, unit, rbf):
         n = check_inputs(s, edge_index)
-        if not isinstance(v, Tensor) or v.shape != (n, 3, self.width):
-            raise ValueError(f"v must have shape [N={n}, 3, F={self.width}], got {list(getattr(v, 'shape', []))}")
-        e = edge_index.shape[1]
-        if unit.shape != (e, 3) or rbf.dim() != 2 or rbf.shape[0] != e:
-            raise ValueError(f"unit must be [E={e}, 3] and rbf [E={e}, K], got {list(unit.shape)} and {list(rbf.shape)}")
+        check_features(s, self.width, self.phi[0].weight, "s", "this PaiNNMessage")
+        if not isinstance(v, Tensor) or v.shape != (n, 3, self.width) or v.dtype != s.dtype:
+            raise ValueError(f"v must be a {s.dtype} tensor of shape [N={n}, 3, F={self.width}], got "
+                             f"{getattr(v, 'dtype', type(v).__name__)} {list(getattr(v, 'shape', []))}")
+        e, k = edge_index.shape[1], self.filter.in_features
+        if not isinstance(unit, Tensor) or not isinstance(rbf, Tensor) or unit.shape != (e, 3) or rbf.shape != (e, k):
+            raise ValueError(f"unit must be [E={e}, 3] and rbf [E={e}, K={k}], got {list(getattr(unit, 'shape', []))} "
+                             f"and {list(getattr(rbf, 'shape', []))}")
+        check_features(rbf, k, self.filter.weight, "rbf", "this PaiNNMessage")
+        if unit.dtype != s.dtype:
+            raise ValueError(f"unit must have the dtype of s ({s.dtype}), got {unit.dtype}")
         return self.propagate((s, v), edge_index, (unit, rbf))
 
     def message(self, x_src, x_dst, edge_attr):
@@ -122,12 +142,19 @@ class PaiNNUpdate(nn.Module):
 
     def __init__(self, width: int):
         super().__init__()
-        self.width = width
+        self.width = width = check_int(width, "width", minimum=1)
         self.U = nn.Linear(width, width, bias=False)
         self.V = nn.Linear(width, width, bias=False)
         self.psi = mlp(2 * width, width, 3 * width)
 
     def forward(self, s, v):
+        check_features(s, self.width, self.U.weight, "s", "this PaiNNUpdate")
+        if not isinstance(v, Tensor) or v.shape != (s.shape[0], 3, self.width) or v.dtype != s.dtype:
+            raise ValueError(f"v must be a {s.dtype} tensor of shape [N={s.shape[0]}, 3, F={self.width}], got "
+                             f"{getattr(v, 'dtype', type(v).__name__)} {list(getattr(v, 'shape', []))}")
+        return self._update(s, v)
+
+    def _update(self, s, v):
         Uv, Vv = self.U(v), self.V(v)  # [N, 3, F]: linear in the feature index only
         norm = torch.sqrt((Vv * Vv).sum(1) + 1e-8)  # [N, F], invariant (eps: finite gradient at 0)
         b_vv, b_sv, b_ss = self.psi(torch.cat([s, norm], dim=-1)).split(self.width, dim=-1)
@@ -149,11 +176,11 @@ class PaiNN(nn.Module):
 
     def __init__(self, config: PaiNNConfig | None = None, **kwargs):
         super().__init__()
-        self.config = cfg = config or PaiNNConfig(**kwargs)
         if config is not None and kwargs:
             raise ValueError(f"give either a config or keyword arguments, got both (keywords {sorted(kwargs)})")
-        if cfg.basis not in ("bessel", "gaussian"):
-            raise ValueError(f"basis must be 'bessel' or 'gaussian', got {cfg.basis!r}")
+        if config is not None and not isinstance(config, PaiNNConfig):
+            raise ValueError(f"config must be a PaiNNConfig, got {type(config).__name__}")
+        self.config = cfg = config or PaiNNConfig(**kwargs)
         self.rbf = (BesselBasis if cfg.basis == "bessel" else GaussianBasis)(cfg.num_basis, cfg.cutoff, cfg.envelope)
         self.embed = nn.Embedding(cfg.num_types, cfg.width)
         self.messages = nn.ModuleList(PaiNNMessage(cfg.width, cfg.num_basis) for _ in range(cfg.layers))
@@ -161,11 +188,15 @@ class PaiNN(nn.Module):
         self.readout = mlp(cfg.width, cfg.width // 2, 1)
 
     def forward(self, x, pos, edge_index, batch=None, num_graphs=None) -> Tensor:
+        weight = self.embed.weight
+        if isinstance(pos, Tensor) and (pos.dtype != weight.dtype or pos.device != weight.device):
+            raise ValueError(f"pos is {pos.dtype} on {pos.device} but the weights of this PaiNN are {weight.dtype} on "
+                             f"{weight.device}; convert one of them (pos.to(...) or model.to(...))")
         vec = edge_vectors(pos, edge_index)  # [E, 3], r_ij = r_j - r_i; checks pos and edge_index
         _check_types(x, pos.shape[0], self.config.num_types)
         d = torch.linalg.vector_norm(vec, dim=-1)  # [E]
         if bool((d == 0).any()):
-            raise ValueError("two atoms joined by an edge sit at the same position (distance 0)")
+            raise ValueError("pos: two atoms joined by an edge sit at the same position (distance 0)")
         unit = vec / d.unsqueeze(-1)  # [E, 3]
         rbf = self.rbf(d)  # [E, K], envelope included
         s = self.embed(x)  # [N, F]
@@ -173,7 +204,7 @@ class PaiNN(nn.Module):
         for message, update in zip(self.messages, self.updates):  # inputs validated above
             ds, dv = message.propagate((s, v), edge_index, (unit, rbf))
             s, v = s + ds, v + dv
-            ds, dv = update(s, v)
+            ds, dv = update(s, v)  # checks shapes and dtypes only: no synchronisation
             s, v = s + ds, v + dv
         return global_pool(self.readout(s), batch, num_graphs, "sum").squeeze(-1)  # [num_graphs]
 
@@ -231,6 +262,14 @@ class Pretrained:
 
 def save_pretrained(path, model: PaiNN, baseline, standardizer, info: dict | None = None) -> Path:
     """Write weights (float32), config, baseline and standardiser: small, and ``weights_only``-loadable."""
+    if not isinstance(model, PaiNN):
+        raise ValueError(f"model must be a PaiNN, got {type(model).__name__}")
+    for name, obj in (("baseline", baseline), ("standardizer", standardizer)):
+        if not callable(getattr(obj, "state_dict", None)):
+            raise ValueError(f"{name} must have a state_dict() (a CompositionBaseline, a Standardizer), got "
+                             f"{type(obj).__name__}")
+    if info is not None and not isinstance(info, dict):
+        raise ValueError(f"info must be a dict (or None), got {type(info).__name__}")
     state = {"format": FORMAT, "config": asdict(model.config),
              "model": {k: v.detach().to(torch.float32) if v.is_floating_point() else v for k, v in model.state_dict().items()},
              "baseline": baseline.state_dict(), "standardizer": standardizer.state_dict(), "info": dict(info or {})}
@@ -246,10 +285,20 @@ def load_pretrained(path=None) -> Pretrained:
     from minignn.baselines import CompositionBaseline, Standardizer
 
     path = qm7_checkpoint_path() if path is None else Path(path)
-    state = load_checkpoint(path, format=FORMAT, kind="PaiNN",
-                            missing_hint=" (the QM7 one is written by benchmarks/qm7.py)")
-    model = PaiNN(PaiNNConfig(**state["config"]))
-    model.load_state_dict(state["model"])
+    state = load_checkpoint(path, format=FORMAT, kind="PaiNN", missing_hint=" (the QM7 one is written by benchmarks/qm7.py)",
+                            keys=("config", "model", "baseline", "standardizer", "info"))
+    try:
+        if not isinstance(state["config"], dict):
+            raise TypeError(f"config is a {type(state['config']).__name__}, not a dict")
+        model = PaiNN(PaiNNConfig(**state["config"]))
+        baseline = CompositionBaseline.from_state_dict(state["baseline"])
+        if not isinstance(state["standardizer"], dict):
+            raise TypeError(f"standardizer is a {type(state['standardizer']).__name__}, not a dict")
+        standardizer = Standardizer(**state["standardizer"])
+        if not isinstance(state["info"], dict):
+            raise TypeError(f"info is a {type(state['info']).__name__}, not a dict")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path} is a damaged PaiNN checkpoint: {err}") from err
+    load_weights(model, state["model"], path, "PaiNN")
     model.eval()
-    return Pretrained(model, CompositionBaseline.from_state_dict(state["baseline"]),
-                      Standardizer(**state["standardizer"]), state["info"])
+    return Pretrained(model, baseline, standardizer, state["info"])

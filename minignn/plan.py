@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import torch
 
+from minignn.checks import check_int
 from minignn.scatter import bag_sum, check_index, check_mean_dtype, check_reduce, csr_rows, index_dtype
 from minignn.scatter import is_sorted as is_sorted_index
 from minignn.scatter import scatter_unchecked, segment_sum
+
+__all__ = ["AggregationPlan"]
 
 
 class _Gather(torch.autograd.Function):
@@ -113,9 +116,10 @@ class AggregationPlan:
             raise ValueError(f"edge_index must be a tensor of shape [2, E], got {got}")
         if num_nodes is None:
             raise ValueError("num_nodes must be given explicitly (an int), got None")
+        num_nodes = check_int(num_nodes, "num_nodes")
         src, dst = edge_index
-        check_index(src, src.numel(), num_nodes, what="edge_index[0] (src)")
-        check_index(dst, dst.numel(), num_nodes, what="edge_index[1] (dst)")
+        check_index(src, src.numel(), num_nodes, what="edge_index[0] (src)", size_name="num_nodes")
+        check_index(dst, dst.numel(), num_nodes, what="edge_index[1] (dst)", size_name="num_nodes")
         return cls(dst.long().contiguous(), src.long().contiguous(), num_nodes)
 
     @classmethod
@@ -124,6 +128,8 @@ class AggregationPlan:
         if check:
             num = index.numel() if isinstance(index, torch.Tensor) else -1
             dim_size = check_index(index, num, dim_size)
+        else:
+            dim_size = check_int(dim_size, "dim_size")
         return cls(index.long().contiguous(), None, dim_size, is_sorted)
 
     def _by_src(self):
@@ -203,8 +209,10 @@ class AggregationPlan:
         check_reduce(reduce, ("sum", "mean"))
         self._check_nodes(x)
         check_mean_dtype(x, reduce, "x")
-        if edge_weight is not None and (edge_weight.dim() != 1 or edge_weight.numel() != self.num_edges):
-            raise ValueError(f"edge_weight must have shape [E={self.num_edges}], got {tuple(edge_weight.shape)}")
+        if edge_weight is not None and (not isinstance(edge_weight, torch.Tensor) or edge_weight.dim() != 1
+                                        or edge_weight.numel() != self.num_edges):
+            got = tuple(edge_weight.shape) if isinstance(edge_weight, torch.Tensor) else type(edge_weight).__name__
+            raise ValueError(f"edge_weight must have shape [E={self.num_edges}], got {got}")
         if not self._fast(x):
             messages = x.index_select(0, self.src)
             if edge_weight is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from minignn.scatter import scatter
+from minignn.scatter import check_index, check_mean_dtype, check_reduce, scatter_unchecked
 
 __all__ = ["global_pool", "sum_pool", "mean_pool"]
 
@@ -35,12 +35,17 @@ def global_pool(x: Tensor, batch: Tensor | None = None, num_graphs: int | None =
     """
     if not isinstance(x, Tensor) or x.dim() == 0:
         raise ValueError(f"x must be a tensor of shape [num_nodes, ...], got {getattr(x, 'shape', type(x).__name__)}")
+    check_reduce(reduce)
+    check_mean_dtype(x, reduce, "x")
     if batch is None:
         batch = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
         num_graphs = 1 if num_graphs is None else num_graphs
-    if batch.dim() != 1 or batch.numel() != x.shape[0]:
-        raise ValueError(f"batch must have shape [num_nodes={x.shape[0]}], got {list(batch.shape)}")
-    return scatter(x, batch, dim=0, dim_size=num_graphs, reduce=reduce)
+    if not isinstance(batch, Tensor) or batch.dim() != 1 or batch.numel() != x.shape[0]:
+        got = list(batch.shape) if isinstance(batch, Tensor) else type(batch).__name__
+        raise ValueError(f"batch must have shape [num_nodes={x.shape[0]}], got {got}")
+    num_graphs = check_index(batch, x.shape[0], num_graphs, what="batch", size_name="num_graphs",
+                             size_meaning="the number of graphs, which must exceed every graph id in batch")
+    return scatter_unchecked(x, batch.long(), 0, num_graphs, reduce)
 
 
 def sum_pool(x: Tensor, batch: Tensor | None = None, num_graphs: int | None = None) -> Tensor:

@@ -30,19 +30,24 @@ import math
 import torch
 from torch import Tensor, nn
 
+from minignn.checks import check_int, check_number
+
 __all__ = ["cosine_cutoff", "polynomial_cutoff", "ENVELOPES", "GaussianBasis", "BesselBasis"]
 
 
 def _check_cutoff(cutoff) -> float:
-    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not math.isfinite(cutoff) or cutoff <= 0:
-        raise ValueError(f"cutoff must be a finite number > 0, got {cutoff!r}")
-    return float(cutoff)
+    return check_number(cutoff, "cutoff", minimum=0, strict_minimum=True)
 
 
 def _check_distances(d) -> None:
+    """Floating, and every distance >= 0 (not NaN): a NaN distance must not come out of a cutoff as 0."""
     if not isinstance(d, Tensor) or not d.is_floating_point():
         got = d.dtype if isinstance(d, Tensor) else type(d).__name__
         raise ValueError(f"distances must be a floating-point tensor of shape [E], got {got}")
+    if d.numel() and not bool((d >= 0).all()):  # NaN fails d >= 0 too
+        bad = d[~(d >= 0)]
+        raise ValueError(f"distances must be >= 0 and not NaN, got {int(bad.numel())} bad value(s), "
+                         f"e.g. {float(bad[0]):g}")
 
 
 def cosine_cutoff(d: Tensor, cutoff: float) -> Tensor:
@@ -85,8 +90,7 @@ def polynomial_cutoff(d: Tensor, cutoff: float, p: int = 6) -> Tensor:
     """
     _check_distances(d)
     cutoff = _check_cutoff(cutoff)
-    if isinstance(p, bool) or not isinstance(p, int) or p < 1:
-        raise ValueError(f"p must be an int >= 1, got {p!r}")
+    p = check_int(p, "p", minimum=1)
     x = d / cutoff
     inside = x < 1
     x = torch.where(inside, x, torch.zeros_like(x))  # keeps the gradient finite outside
@@ -105,8 +109,7 @@ ENVELOPES = {"polynomial": polynomial_cutoff, "cosine": cosine_cutoff}
 class _Basis(nn.Module):
     def __init__(self, num_basis: int, cutoff: float, envelope: str | None):
         super().__init__()
-        if isinstance(num_basis, bool) or not isinstance(num_basis, int) or num_basis < 1:
-            raise ValueError(f"num_basis must be an int >= 1, got {num_basis!r}")
+        num_basis = check_int(num_basis, "num_basis", minimum=1)
         if envelope is not None and envelope not in ENVELOPES:
             raise ValueError(f"envelope must be None or one of {tuple(ENVELOPES)}, got {envelope!r}")
         self.num_basis, self.cutoff, self.envelope = num_basis, _check_cutoff(cutoff), envelope

@@ -18,6 +18,8 @@ import os
 import torch
 import torch.nn.functional as F
 
+from minignn.checks import check_int
+
 REDUCES = ("sum", "mean", "max", "min")
 BACKENDS = ("torch", "torch_scatter", "csr")
 
@@ -42,8 +44,13 @@ def has_torch_scatter() -> bool:
     return _import_torch_scatter() is not None
 
 
-def check_index(index, num_items: int, dim_size, what: str = "index") -> int:
-    """Validate an integer index of length ``num_items``; return ``dim_size``."""
+def check_index(index, num_items: int, dim_size, what: str = "index", size_name: str = "dim_size",
+                size_meaning: str = "the number of nodes") -> int:
+    """Validate an integer index of length ``num_items``; return ``dim_size`` (an int, default ``index.max() + 1``).
+
+    ``what`` names the index and ``size_name`` the size in the messages (a wrapper passes its own names, e.g.
+    ``what="batch", size_name="num_graphs", size_meaning="the number of graphs"``).
+    """
     if not isinstance(index, torch.Tensor):
         raise ValueError(f"{what} must be a torch.Tensor, got {type(index).__name__}")
     if index.dtype.is_floating_point or index.dtype.is_complex or index.dtype == torch.bool:
@@ -60,17 +67,15 @@ def check_index(index, num_items: int, dim_size, what: str = "index") -> int:
         lo, hi = int(lo), int(hi)
     else:
         lo, hi = 0, -1
-    if dim_size is None:
-        dim_size = hi + 1
-    dim_size = int(dim_size)
+    dim_size = hi + 1 if dim_size is None else check_int(dim_size, size_name, minimum=None)
     if dim_size < 0:
-        raise ValueError(f"dim_size must be >= 0, got {dim_size}")
+        raise ValueError(f"{size_name} must be >= 0, got {dim_size}")
     if lo < 0:
         raise ValueError(f"{what} must be non-negative, got min {what} = {lo}")
     if hi >= dim_size:
         raise ValueError(
-            f"{what} must be < dim_size = {dim_size}, got max {what} = {hi}; "
-            "pass a larger dim_size (the number of nodes)"
+            f"{what} must be < {size_name} = {dim_size}, got max {what} = {hi}; "
+            f"pass a larger {size_name} ({size_meaning})"
         )
     return dim_size
 
@@ -121,6 +126,9 @@ def _scatter_torch_scatter(src, index, dim, dim_size, reduce):
 
 def is_sorted(index) -> bool:
     """True if ``index`` is non-decreasing (e.g. ``dst`` of destination-sorted edges, ``batch``)."""
+    if not isinstance(index, torch.Tensor) or index.dim() != 1:
+        got = f"shape {list(index.shape)}" if isinstance(index, torch.Tensor) else type(index).__name__
+        raise ValueError(f"index must be a 1-d tensor, got {got}")
     return index.numel() < 2 or bool((index[1:] >= index[:-1]).all())
 
 
@@ -143,6 +151,7 @@ def bag_sum(table, col, crow, weights=None):
 
 def index_dtype(num: int) -> torch.dtype:
     """int32 when ``num`` (entries or rows) fits, else int64: CSR indices read half the bytes in int32."""
+    num = check_int(num, "num")
     return torch.int32 if num < 2**31 - 1 else torch.long
 
 
@@ -273,6 +282,7 @@ def scatter(src, index, dim: int = 0, dim_size=None, reduce: str = "sum", backen
         raise ValueError(f"src must be a torch.Tensor, got {type(src).__name__}")
     if src.dim() == 0:
         raise ValueError("src must have at least one dimension, got a 0-d tensor")
+    dim = check_int(dim, "dim", minimum=None)
     if not -src.dim() <= dim < src.dim():
         raise ValueError(f"dim must be in [{-src.dim()}, {src.dim()}) for src of shape "
                          f"{tuple(src.shape)}, got {dim}")

@@ -30,6 +30,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from minignn.checks import check_int, check_number
+
 __all__ = [
     "SCHEDULES",
     "RULES",
@@ -48,7 +50,14 @@ EULER_BETA_CLIP = 0.999  # Nichol & Dhariwal's clip for beta_k
 def check_time(t) -> Tensor:
     """Return ``t`` as a floating tensor (float64 for Python numbers) after checking that it lies in [0, 1]."""
     if not isinstance(t, Tensor):
-        t = torch.as_tensor(t, dtype=torch.float64)
+        if isinstance(t, (str, bytes, bool)) or t is None:
+            raise ValueError(f"diffusion time t must be a number or a tensor in [0, 1], got {t!r}")
+        try:
+            t = torch.as_tensor(t, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"diffusion time t must be a number or a tensor in [0, 1], got {type(t).__name__}") from None
+    if t.dtype == torch.bool or t.is_complex():
+        raise ValueError(f"diffusion time t must be real numbers in [0, 1], got a {t.dtype} tensor")
     if not t.dtype.is_floating_point:
         t = t.to(torch.get_default_dtype())
     if t.numel() > 0 and (torch.isnan(t).any() or t.min() < 0 or t.max() > 1):
@@ -110,8 +119,7 @@ class NoiseSchedule:
         Returns: a ``DiscreteSchedule`` of float64 tensors of shape [T + 1].
         Book: chapter diffusion, section "Discrete and continuous time".
         """
-        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-            raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
+        num_steps = check_int(num_steps, "num_steps", minimum=1)
         if rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
         t = torch.linspace(0, 1, num_steps + 1, dtype=torch.float64)
@@ -140,9 +148,11 @@ class LinearSchedule(NoiseSchedule):
     name = "linear"
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0):
+        beta_min = check_number(beta_min, "beta_min", minimum=0)
+        beta_max = check_number(beta_max, "beta_max", minimum=0)
         if not 0 <= beta_min <= beta_max:
             raise ValueError(f"LinearSchedule needs 0 <= beta_min <= beta_max, got beta_min={beta_min}, beta_max={beta_max}")
-        self.beta_min, self.beta_max = float(beta_min), float(beta_max)
+        self.beta_min, self.beta_max = beta_min, beta_max
 
     def beta(self, t) -> Tensor:
         t = check_time(t)
@@ -168,9 +178,12 @@ class CosineSchedule(NoiseSchedule):
     name = "cosine"
 
     def __init__(self, s: float = 0.008, max_beta: float = 100.0):
-        if not s >= 0:
+        if isinstance(s, (int, float)) and not isinstance(s, bool) and not s >= 0:
             raise ValueError(f"CosineSchedule needs an offset s >= 0, got s={s}")
-        self.s, self.max_beta = float(s), float(max_beta)
+        s = check_number(s, "s (CosineSchedule's offset)", minimum=0)
+        if isinstance(max_beta, (str, bool)) or max_beta is None:
+            raise ValueError(f"CosineSchedule needs a finite max_beta > beta(0), got max_beta={max_beta!r}")
+        self.s, self.max_beta = s, float(max_beta)
         if not (math.isfinite(self.max_beta) and self.max_beta > self._raw_beta(0.0)):
             raise ValueError(
                 f"CosineSchedule needs a finite max_beta > beta(0) = {self._raw_beta(0.0):.4g}, got max_beta={max_beta}"

@@ -38,6 +38,8 @@ import math
 import torch
 from torch import Tensor
 
+from minignn.checks import check_int
+
 __all__ = [
     "NORMALIZATIONS",
     "num_harmonics",
@@ -56,11 +58,12 @@ NORMALIZATIONS = ("integral", "component", "norm")
 
 def num_harmonics(l_max: int) -> int:
     """Number of Y_lm with l <= l_max: (l_max + 1)^2."""
-    return (l_max + 1) ** 2
+    return (_check_l(l_max) + 1) ** 2
 
 
 def lm_index(l: int, m: int) -> int:
     """Position of Y_lm in the output of ``spherical_harmonics``: l^2 + l + m."""
+    l, m = check_int(l, "l", minimum=None), check_int(m, "m", minimum=None)
     if not (l >= 0 and -l <= m <= l):
         raise ValueError(f"need l >= 0 and -l <= m <= l, got l={l}, m={m}")
     return l * l + l + m
@@ -68,12 +71,12 @@ def lm_index(l: int, m: int) -> int:
 
 def degree_slice(l: int) -> slice:
     """The 2l+1 columns of degree l: ``slice(l^2, (l+1)^2)``."""
+    l = check_int(l, "l")
     return slice(l * l, (l + 1) ** 2)
 
 
-def _check_l(l_max) -> None:
-    if isinstance(l_max, bool) or not isinstance(l_max, int) or l_max < 0:
-        raise ValueError(f"l_max must be an int >= 0, got {l_max!r}")
+def _check_l(l_max, name: str = "l_max") -> int:
+    return check_int(l_max, name)
 
 
 def spherical_harmonics(
@@ -96,7 +99,7 @@ def spherical_harmonics(
 
     Book: chapter equivariance, section "Spherical harmonics".
     """
-    _check_l(l_max)
+    l_max = _check_l(l_max)
     if not isinstance(vectors, Tensor) or vectors.shape[-1:] != (3,):
         raise ValueError(f"vectors must be a Tensor of shape [..., 3], got {getattr(vectors, 'shape', vectors)}")
     if not vectors.is_floating_point():
@@ -166,10 +169,10 @@ def estimate_wigner_D(l: int, R: Tensor, num_samples: int | None = None) -> Tens
 
     Book: chapter equivariance, section "Spherical harmonics".
     """
-    _check_l(l)
-    if not isinstance(R, Tensor) or R.shape != (3, 3):
-        raise ValueError(f"R must be a [3, 3] Tensor, got {getattr(R, 'shape', R)}")
-    n = 4 * (2 * l + 1) + 16 if num_samples is None else num_samples
+    l = _check_l(l, "l")
+    if not isinstance(R, Tensor) or R.shape != (3, 3) or not R.is_floating_point() or not bool(torch.isfinite(R).all()):
+        raise ValueError(f"R must be a [3, 3] finite floating-point Tensor, got {getattr(R, 'shape', R)}")
+    n = 4 * (2 * l + 1) + 16 if num_samples is None else check_int(num_samples, "num_samples")
     if n < 2 * l + 1:
         raise ValueError(f"num_samples must be >= 2l+1 = {2 * l + 1}, got {n}")
     r = _fibonacci_sphere(n, R.dtype).to(R.device)
@@ -190,7 +193,7 @@ def estimate_wigner_D_blocks(l_max: int, R: Tensor) -> Tensor:
     Returns:
         ``[(l_max+1)^2, (l_max+1)^2]``.
     """
-    _check_l(l_max)
+    l_max = _check_l(l_max)
     return torch.block_diag(*[estimate_wigner_D(l, R) for l in range(l_max + 1)])
 
 
@@ -212,12 +215,14 @@ def multipole_moments(pos: Tensor, l_max: int, weights: Tensor | None = None) ->
 
     Book: chapter equivariance, section "Spherical harmonics".
     """
-    if pos.dim() < 2 or pos.shape[-1] != 3:
-        raise ValueError(f"pos must have shape [..., num_nodes, 3], got {tuple(pos.shape)}")
+    if not isinstance(pos, Tensor) or pos.dim() < 2 or pos.shape[-1] != 3 or not pos.is_floating_point():
+        got = f"{pos.dtype} {tuple(pos.shape)}" if isinstance(pos, Tensor) else type(pos).__name__
+        raise ValueError(f"pos must be a floating tensor of shape [..., num_nodes, 3], got {got}")
     Y = spherical_harmonics(l_max, pos - pos.mean(dim=-2, keepdim=True), normalize=False)
     if weights is not None:
-        if weights.shape != pos.shape[:-1]:
-            raise ValueError(f"weights must have shape {tuple(pos.shape[:-1])}, got {tuple(weights.shape)}")
+        if not isinstance(weights, Tensor) or weights.shape != pos.shape[:-1]:
+            raise ValueError(f"weights must have shape {tuple(pos.shape[:-1])}, got "
+                             f"{tuple(getattr(weights, 'shape', ())) if isinstance(weights, Tensor) else type(weights).__name__}")
         Y = Y * weights.unsqueeze(-1)
     return Y.sum(dim=-2)
 
@@ -236,10 +241,11 @@ def power_spectrum(coefficients: Tensor, l_max: int) -> Tensor:
 
     Book: chapter equivariance, section "Spherical harmonics".
     """
-    _check_l(l_max)
-    if coefficients.shape[-1] != num_harmonics(l_max):
+    l_max = _check_l(l_max)
+    if not isinstance(coefficients, Tensor) or coefficients.dim() == 0 or coefficients.shape[-1] != num_harmonics(l_max):
+        got = coefficients.shape[-1] if isinstance(coefficients, Tensor) and coefficients.dim() else type(coefficients).__name__
         raise ValueError(
-            f"coefficients must have (l_max+1)^2 = {num_harmonics(l_max)} columns, got {coefficients.shape[-1]}"
+            f"coefficients must have (l_max+1)^2 = {num_harmonics(l_max)} columns, got {got}"
         )
     return torch.stack([coefficients[..., degree_slice(l)].pow(2).sum(-1) for l in range(l_max + 1)], dim=-1)
 

@@ -34,6 +34,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
+from minignn.checks import check_int, check_number
 from minignn.geometry import random_reflection, random_rotation, random_translation
 from minignn.graph import check_edge_index
 
@@ -88,6 +89,8 @@ def relative_error(actual: Tensor, expected: Tensor) -> float:
     Returns:
         A Python float (``inf`` if ``actual`` has NaN while ``expected`` has not).
     """
+    if not isinstance(actual, Tensor) or not isinstance(expected, Tensor):
+        raise ValueError(f"actual and expected must be tensors, got {type(actual).__name__} and {type(expected).__name__}")
     if actual.shape != expected.shape:
         raise ValueError(
             f"output shapes differ: {tuple(actual.shape)} vs {tuple(expected.shape)}; "
@@ -107,9 +110,9 @@ def relative_error(actual: Tensor, expected: Tensor) -> float:
 
 def random_permutation(n: int, generator: torch.Generator | None = None) -> Tensor:
     """A uniformly random permutation of 0..n-1 (LongTensor ``[n]``)."""
-    if n < 0:
+    if isinstance(n, int) and n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    return torch.randperm(n, generator=generator)
+    return torch.randperm(check_int(n, "n"), generator=generator)
 
 
 def random_molecule(
@@ -133,8 +136,11 @@ def random_molecule(
 
     Book: chapter equivariance, section "Checking symmetries numerically".
     """
-    if num_nodes < 0 or num_features < 1:
+    if isinstance(num_nodes, int) and isinstance(num_features, int) and (num_nodes < 0 or num_features < 1):
         raise ValueError(f"need num_nodes >= 0 and num_features >= 1, got {num_nodes}, {num_features}")
+    num_nodes, num_features = check_int(num_nodes, "num_nodes"), check_int(num_features, "num_features", minimum=1)
+    cutoff = check_number(cutoff, "cutoff", minimum=0)
+    min_distance = check_number(min_distance, "min_distance", minimum=0)
     spread = 0.7 * max(num_nodes, 1) ** (1 / 3)
     points: list[Tensor] = []
     for _ in range(num_nodes):
@@ -174,12 +180,16 @@ def permute_nodes(perm: Tensor, x: Tensor | None, pos: Tensor | None = None, edg
 
     Book: chapter equivariance, section "Checking symmetries numerically".
     """
+    if not isinstance(perm, Tensor):
+        raise ValueError(f"perm must be a 1-D LongTensor, got {type(perm).__name__}")
     n = perm.numel()
     if perm.dim() != 1 or perm.dtype != torch.long:
         raise ValueError(f"perm must be a 1-D LongTensor, got shape {tuple(perm.shape)}, {perm.dtype}")
     if not torch.equal(torch.sort(perm).values, torch.arange(n, device=perm.device)):
         raise ValueError(f"perm must be a permutation of 0..{n - 1}, got {perm.tolist()[:10]}...")
     for name, t in (("x", x), ("pos", pos)):
+        if t is not None and (not isinstance(t, Tensor) or t.dim() == 0):
+            raise ValueError(f"{name} must be a tensor [num_nodes, ...] or None, got {type(t).__name__}")
         if t is not None and t.shape[0] != n:
             raise ValueError(f"{name} has {t.shape[0]} rows but perm has {n} entries")
     _check_edge_index(edge_index, n)
@@ -200,6 +210,8 @@ def call(fn: Callable, x: Tensor | None, pos: Tensor | None, edge_index: Tensor 
 
     Book: chapter equivariance, section "Checking symmetries numerically".
     """
+    if not callable(fn):
+        raise ValueError(f"fn must be a callable fn(x, pos, edge_index), got {type(fn).__name__}")
     return fn(*(a for a in (x, pos, edge_index) if a is not None))
 
 
@@ -262,9 +274,13 @@ def check_permutation(
 
     Book: chapter equivariance, section "Checking symmetries numerically".
     """
+    if not callable(fn):
+        raise ValueError(f"fn must be the callable to check, got {type(fn).__name__}")
     ref = x if x is not None else pos
     if ref is None:
         raise ValueError("check_permutation needs x or pos to know the number of nodes")
+    if not isinstance(ref, Tensor) or ref.dim() == 0:
+        raise ValueError(f"x (or pos) must be a tensor [num_nodes, ...], got {type(ref).__name__}")
     n = ref.shape[0]
     perm = random_permutation(n, generator) if perm is None else perm
     outs = _as_tuple(call(fn, x, pos, edge_index))
@@ -354,19 +370,25 @@ def check_euclidean(
 
     Book: chapter equivariance, section "Checking symmetries numerically".
     """
+    if not callable(fn):
+        raise ValueError(f"fn must be the callable to check, got {type(fn).__name__}")
     if not isinstance(pos, Tensor) or pos.dim() != 2 or pos.shape[1] != 3:
         raise ValueError(f"pos must be a Tensor of shape [num_nodes, 3], got {getattr(pos, 'shape', pos)}")
-    if not pos.is_floating_point() or torch.isnan(pos).any():
-        raise ValueError("pos must be a floating-point tensor without NaN")
+    if not pos.is_floating_point() or not bool(torch.isfinite(pos).all()):
+        raise ValueError("pos must be a floating-point tensor without NaN (or inf)")
     n = pos.shape[0]
-    if x is not None and x.shape[0] != n:
-        raise ValueError(f"x has {x.shape[0]} rows but pos has {n}")
+    if x is not None and (not isinstance(x, Tensor) or x.dim() == 0 or x.shape[0] != n):
+        raise ValueError(f"x has {x.shape[0] if isinstance(x, Tensor) and x.dim() else type(x).__name__} rows but "
+                         f"pos has {n}")
     _check_edge_index(edge_index, n)
     bad = [t for t in transforms if t not in TRANSFORMS]
     if bad:
         raise ValueError(f"unknown transforms {bad}; choose from {TRANSFORMS}")
-    if trials < 1:
+    if isinstance(trials, int) and trials < 1:
         raise ValueError(f"trials must be >= 1, got {trials}")
+    trials = check_int(trials, "trials", minimum=1)
+    if isinstance(transforms, str):
+        raise ValueError(f"transforms must be a sequence of names from {TRANSFORMS}, got the string {transforms!r}")
 
     outs = _as_tuple(call(fn, x, pos, edge_index))
     kinds = _per_output(outputs, len(outs), "output kinds")

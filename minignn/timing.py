@@ -27,6 +27,7 @@ from typing import Callable
 import torch
 
 from minignn import results
+from minignn.checks import check_int, check_number
 from minignn.plan import AggregationPlan
 from minignn.scatter import has_torch_scatter, scatter
 
@@ -44,12 +45,20 @@ def min_time(fns: dict[str, Callable[[], object]], repeats: int, min_seconds: fl
 
     Returns ``{name: seconds}`` with the keys of ``fns``.
     """
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer (calls per callable), got {repeats!r}")
-    if not isinstance(max_rounds, int) or max_rounds < repeats:
-        raise ValueError(f"max_rounds must be an integer >= repeats = {repeats}, got {max_rounds!r}")
-    if min_seconds < 0:
-        raise ValueError(f"min_seconds must be >= 0, got {min_seconds!r}")
+    if not isinstance(fns, dict):
+        raise ValueError(f"fns must be a dict {{name: callable}}, got {type(fns).__name__}")
+    try:
+        repeats = check_int(repeats, "repeats", minimum=1)
+    except ValueError:
+        raise ValueError(f"repeats must be a positive integer (calls per callable), got {repeats!r}") from None
+    try:
+        max_rounds = check_int(max_rounds, "max_rounds", minimum=repeats)
+    except ValueError:
+        raise ValueError(f"max_rounds must be an integer >= repeats = {repeats}, got {max_rounds!r}") from None
+    try:
+        min_seconds = check_number(min_seconds, "min_seconds", minimum=0)
+    except ValueError:
+        raise ValueError(f"min_seconds must be >= 0, got {min_seconds!r}") from None
     for name, fn in fns.items():
         if not callable(fn):
             raise ValueError(f"fns[{name!r}] must be a callable without arguments, got {type(fn).__name__}")
@@ -74,8 +83,9 @@ def copy_bandwidth(nbytes: int = 256 * 2**20, repeats: int = 5) -> float:
 
     Use a size well beyond the last-level cache (the default, 256 MiB) to measure main memory.
     """
-    if nbytes < 4:
+    if isinstance(nbytes, int) and not isinstance(nbytes, bool) and nbytes < 4:
         raise ValueError(f"nbytes must be at least 4 (one float32), got {nbytes}")
+    nbytes = check_int(nbytes, "nbytes", minimum=4)
     a = torch.rand(nbytes // 4)
     b = torch.empty_like(a)
     best = min_time({"copy": lambda: b.copy_(a)}, repeats)["copy"]
@@ -88,8 +98,9 @@ def random_graph(num_nodes: int = 100_000, num_edges: int = 1_000_000,
 
     Self-loops and repeated edges occur (as in a random multigraph); both are valid inputs of every aggregation.
     """
-    if num_nodes < 1 or num_edges < 0:
+    if isinstance(num_nodes, int) and isinstance(num_edges, int) and (num_nodes < 1 or num_edges < 0):
         raise ValueError(f"a random graph needs num_nodes >= 1 and num_edges >= 0, got {num_nodes} and {num_edges}")
+    num_nodes, num_edges = check_int(num_nodes, "num_nodes", minimum=1), check_int(num_edges, "num_edges")
     return torch.randint(0, num_nodes, (2, num_edges), generator=generator), num_nodes
 
 
@@ -104,10 +115,19 @@ def aggregation_sweep(edge_counts=(10_000, 30_000, 100_000, 300_000), num_featur
 
     Returns rows ``{"E": int, "method": str, "ns_per_edge": float}``, graph by graph.
     """
-    if not edge_counts or any(int(e) < 1 for e in edge_counts):
-        raise ValueError(f"edge_counts must be a non-empty sequence of positive edge counts, got {edge_counts!r}")
-    if num_features < 1 or avg_degree < 1:
+    given = edge_counts
+    try:
+        edge_counts = [check_int(e, "edge_counts", minimum=1) for e in edge_counts]
+    except (TypeError, ValueError):
+        edge_counts = []
+    if not edge_counts:
+        raise ValueError(f"edge_counts must be a non-empty sequence of positive edge counts, got {given!r}")
+    if isinstance(num_features, int) and isinstance(avg_degree, int) and (num_features < 1 or avg_degree < 1):
         raise ValueError(f"num_features and avg_degree must be >= 1, got {num_features} and {avg_degree}")
+    num_features, avg_degree = check_int(num_features, "num_features", minimum=1), check_int(avg_degree, "avg_degree", minimum=1)
+    repeats = check_int(repeats, "repeats", minimum=1)
+    if threads is not None:
+        threads = check_int(threads, "threads", minimum=1)
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)

@@ -13,7 +13,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from minignn.checks import check_int, check_number
 from minignn.diffusion import denoising_loss
+from minignn.schedules import check_time
 
 __all__ = ["TIME_EMBEDDINGS", "two_moons", "ToyDenoiser", "train_denoiser", "mean_nearest_distance"]
 
@@ -27,8 +29,11 @@ def two_moons(n: int, generator: torch.Generator | None = None, noise: float = 0
     by -(1/2, 1/4) (the same geometry as scikit-learn's ``make_moons``, random angles).
     Returns: [n, 2] in the default dtype; the first ceil(n / 2) rows are the upper moon.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"two_moons needs an integer number of points n >= 1, got {n!r}")
+    try:
+        n = check_int(n, "n", minimum=1)
+    except ValueError:
+        raise ValueError(f"two_moons needs an integer number of points n >= 1, got {n!r}") from None
+    noise = check_number(noise, "noise", minimum=0)
     angle = math.pi * torch.rand(n, generator=generator, dtype=torch.float64)
     upper = torch.arange(n) < (n + 1) // 2
     x = torch.where(upper, torch.cos(angle), 1 - torch.cos(angle))
@@ -52,6 +57,8 @@ class ToyDenoiser(nn.Module):
         super().__init__()
         if time_embedding not in TIME_EMBEDDINGS:
             raise ValueError(f"time_embedding must be one of {TIME_EMBEDDINGS}, got {time_embedding!r}")
+        dim, hidden = check_int(dim, "dim", minimum=1), check_int(hidden, "hidden", minimum=1)
+        num_frequencies = check_int(num_frequencies, "num_frequencies", minimum=1)
         self.dim, self.time_embedding = dim, time_embedding
         self.register_buffer("frequencies", torch.logspace(0, 3, num_frequencies), persistent=False)
         embed_dim = 2 * num_frequencies if time_embedding == "sinusoidal" else 1
@@ -71,8 +78,17 @@ class ToyDenoiser(nn.Module):
         return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        if x.shape[-1] != self.dim:
-            raise ValueError(f"ToyDenoiser expects x of shape [..., {self.dim}], got {tuple(x.shape)}")
+        if not isinstance(x, Tensor) or x.dim() == 0 or x.shape[-1] != self.dim:
+            raise ValueError(f"ToyDenoiser expects x of shape [..., {self.dim}], got "
+                             f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+        weight = self.net[0].weight
+        if x.dtype != weight.dtype or x.device != weight.device:
+            raise ValueError(f"x is {x.dtype} on {x.device} but the weights of this ToyDenoiser are {weight.dtype} on "
+                             f"{weight.device}; convert one of them (x.to(...) or model.to(...))")
+        t = check_time(t)  # t in [0, 1]: the embedding was only ever trained there
+        if not (t.dim() == 0 or (t.dim() == 1 and x.dim() >= 2 and t.shape[0] == x.shape[0])):
+            raise ValueError(f"t must be a number or have shape [x.shape[0]] = [{x.shape[0]}] (one time per row), got "
+                             f"shape {tuple(t.shape)}")
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
         emb = self.embed(t).to(x.dtype)  # [B, E] or [E]
         if t.dim() == 1:
@@ -88,8 +104,14 @@ def train_denoiser(model: nn.Module, data: Tensor, schedule="linear", steps: int
     Returns: the loss of every step (a list of ``steps`` floats).  Reproducible given ``generator``
     and the model's initial weights.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    steps = check_int(steps, "steps", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    lr = check_number(lr, "lr", minimum=0, strict_minimum=True)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(data, Tensor) or data.dim() < 2 or len(data) == 0 or not data.is_floating_point():
+        raise ValueError(f"data must be a non-empty floating tensor [n, ..., D], got "
+                         f"{tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
@@ -104,4 +126,10 @@ def train_denoiser(model: nn.Module, data: Tensor, schedule="linear", steps: int
 
 def mean_nearest_distance(samples: Tensor, data: Tensor) -> float:
     """(1 / m) sum_i min_j || samples_i - data_j ||: how close samples [m, D] land to data [n, D]."""
+    for name, t in (("samples", samples), ("data", data)):
+        if not isinstance(t, Tensor) or t.dim() != 2 or len(t) == 0 or not t.is_floating_point():
+            raise ValueError(f"{name} must be a non-empty floating tensor [n, D], got "
+                             f"{tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__}")
+    if samples.shape[1] != data.shape[1]:
+        raise ValueError(f"samples and data must have the same width D, got {samples.shape[1]} and {data.shape[1]}")
     return torch.cdist(samples.to(data.dtype), data).min(dim=1).values.mean().item()

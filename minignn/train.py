@@ -39,7 +39,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from minignn.baselines import CompositionBaseline, Standardizer, composition
-from minignn.checkpoint import TRAIN_FORMAT, load_checkpoint, save_checkpoint
+from minignn.checkpoint import TRAIN_FORMAT, load_checkpoint, load_weights, save_checkpoint
+from minignn.checks import check_bool, check_int, check_number
 from minignn.graph import Graph, batch as batch_graphs, call_model, to_undirected
 from minignn.mpnn import MPNN
 
@@ -70,8 +71,13 @@ class GraphLoader:
 
     def __init__(self, graphs, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False,
                  rank: int = 0, world_size: int = 1):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        world_size = check_int(world_size, "world_size", minimum=1)
+        rank = check_int(rank, "rank", maximum=world_size - 1)
+        seed = check_int(seed, "seed", minimum=None)
+        shuffle, drop_last = check_bool(shuffle, "shuffle"), check_bool(drop_last, "drop_last")
+        if not hasattr(graphs, "__len__") or not hasattr(graphs, "__getitem__"):
+            raise ValueError(f"graphs must be a sized, indexable dataset of Graphs (e.g. a list), got {type(graphs).__name__}")
         if batch_size % world_size:
             raise ValueError(f"the global batch_size ({batch_size}) must be a multiple of the number of ranks ({world_size})")
         if len(graphs) == 0:
@@ -80,7 +86,7 @@ class GraphLoader:
         self.drop_last, self.rank, self.world_size, self.epoch = drop_last, rank, world_size, 0
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.epoch = check_int(epoch, "epoch")
 
     def __len__(self) -> int:
         full, rest = divmod(len(self.graphs), self.batch_size)
@@ -116,19 +122,26 @@ def lr_factor(step: int, *, warmup_steps: int = 0, total_steps: int | None = Non
     """
     if total_steps is None and budget_s is None:
         raise ValueError("lr_factor needs total_steps or budget_s (or both) to measure the progress p")
-    if not 0.0 <= min_ratio <= 1.0:
-        raise ValueError(f"min_ratio must lie in [0, 1], got {min_ratio}")
+    try:
+        min_ratio = check_number(min_ratio, "min_ratio", minimum=0, maximum=1)
+    except ValueError:
+        raise ValueError(f"min_ratio must lie in [0, 1], got {min_ratio}") from None
+    step, warmup_steps = check_int(step, "step"), check_int(warmup_steps, "warmup_steps")
+    decay_start = check_int(decay_start, "decay_start")
     p = 0.0
     if total_steps is not None:
-        if total_steps < 1:
+        if isinstance(total_steps, int) and total_steps < 1:
             raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        total_steps = check_int(total_steps, "total_steps", minimum=1)
         p = max(0, step - decay_start) / max(1, total_steps - decay_start)
     if budget_s is not None:
-        if not budget_s > 0:
-            raise ValueError(f"budget_s must be > 0 seconds, got {budget_s}")
+        try:
+            budget_s = check_number(budget_s, "budget_s", minimum=0, strict_minimum=True)
+        except ValueError:
+            raise ValueError(f"budget_s must be > 0 seconds, got {budget_s}") from None
         if elapsed_s is None:
             raise ValueError("budget_s was given without elapsed_s: pass the seconds spent so far")
-        p = max(p, elapsed_s / budget_s)
+        p = max(p, check_number(elapsed_s, "elapsed_s", minimum=0) / budget_s)
     warmup = min(1.0, (step + 1) / max(1, warmup_steps))
     return warmup * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
 
@@ -157,12 +170,39 @@ class TrainConfig:
     checkpoint_path: str | None = None  # written after every epoch (rank 0, atomically)
 
     def __post_init__(self):
+        """Every setting is checked here, so that a wrong one fails at once and not as a diverging or silent run."""
         for name in ("max_epochs", "batch_size", "eval_batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+            setattr(self, name, check_int(getattr(self, name), name, minimum=1))
+        self.lr = check_number(self.lr, "lr", minimum=0, strict_minimum=True)
+        self.weight_decay = check_number(self.weight_decay, "weight_decay", minimum=0)
+        self.warmup_epochs = check_number(self.warmup_epochs, "warmup_epochs", minimum=0)
+        self.min_lr_ratio = check_number(self.min_lr_ratio, "min_lr_ratio", minimum=0, maximum=1)
+        if self.clip_grad_norm is not None:  # a negative norm would flip the gradients
+            self.clip_grad_norm = check_number(self.clip_grad_norm, "clip_grad_norm (None: no clipping)", minimum=0,
+                                               strict_minimum=True)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+        if self.patience is not None:  # -1 would stop after one epoch, 0 would never stop
+            self.patience = check_int(self.patience, "patience (None: never stop early)", minimum=1)
+        for name in ("restore_best", "baseline", "progress"):
+            setattr(self, name, check_bool(getattr(self, name), name))
+        if self.max_time_s is not None:
+            self.max_time_s = check_number(self.max_time_s, "max_time_s (None: no budget)", minimum=0,
+                                           strict_minimum=True)
+        if self.num_types is not None:
+            self.num_types = check_int(self.num_types, "num_types (None: from the data)", minimum=1)
+        self.seed = check_int(self.seed, "seed", minimum=None)
+        try:
+            kind = torch.device(self.device).type if isinstance(self.device, (str, torch.device)) else None
+        except RuntimeError:
+            kind = None
+        if kind not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        self.device = str(self.device)
+        if self.checkpoint_path is not None:
+            if not isinstance(self.checkpoint_path, (str, os.PathLike)) or not str(self.checkpoint_path):
+                raise ValueError(f"checkpoint_path must be None or a file path, got {self.checkpoint_path!r}")
+            self.checkpoint_path = os.fspath(self.checkpoint_path)  # a plain string: checkpoints store the config
 
 
 @dataclass
@@ -207,7 +247,24 @@ def _forward(model: nn.Module, batch: Graph) -> Tensor:
 def _targets(batch: Graph) -> Tensor:
     if not isinstance(batch.y, Tensor) or batch.y.numel() != batch.num_graphs:
         raise ValueError(f"every graph needs a scalar target y; the batch has y={getattr(batch.y, 'shape', batch.y)}")
-    return batch.y.reshape(-1).double()
+    y = batch.y.reshape(-1).double()
+    if not bool(torch.isfinite(y).all()):  # one NaN makes every loss and MAE NaN: the best weights are never kept
+        raise ValueError(f"every graph needs a finite target y; {int((~torch.isfinite(y)).sum())} graph(s) of the "
+                         f"batch have y = NaN or inf: drop them or fix the data")
+    return y
+
+
+def _check_graphs(data, name: str) -> None:
+    """Graphs with a finite scalar target each (checked once, before training)."""
+    for k in range(len(data)):
+        g = data[k]
+        if not isinstance(g, Graph):
+            raise ValueError(f"{name}[{k}] must be a minignn.graph.Graph, got {type(g).__name__}")
+        if not isinstance(g.y, Tensor) or g.y.numel() != 1:
+            raise ValueError(f"every graph needs a scalar target y; {name}[{k}] has y={getattr(g.y, 'shape', g.y)}")
+        if not bool(torch.isfinite(g.y).all()):
+            raise ValueError(f"every graph needs a finite target y; {name}[{k}] has y = {float(g.y)}: drop it or fix "
+                             "the data")
 
 
 def _offset(batch: Graph, baseline: CompositionBaseline | None) -> Tensor:
@@ -241,7 +298,7 @@ def evaluate(model, data, baseline=None, standardizer=None, batch_size: int = 25
 
     With ``distributed`` (every rank must call it) each rank evaluates a shard and the sums are all-reduced."""
     if len(data) == 0:
-        raise ValueError("evaluate needs at least one graph, got an empty dataset")
+        raise ValueError("data is empty: evaluate needs at least one graph")
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     shard = [data[i] for i in range(rank, len(data), world)]
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # sum |e|, sum e^2, count
@@ -296,11 +353,18 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, train_data, val_data=None, config: TrainConfig | None = None):
+        if config is not None and not isinstance(config, TrainConfig):
+            raise ValueError(f"config must be a TrainConfig (or None), got {type(config).__name__}")
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.config = cfg = config or TrainConfig()
         if len(train_data) == 0:
             raise ValueError("train_data is empty: the Trainer needs at least one graph")
         if val_data is not None and len(val_data) == 0:
             raise ValueError("val_data is empty: pass None to train without validation")
+        _check_graphs(train_data, "train_data")
+        if val_data is not None:
+            _check_graphs(val_data, "val_data")
         self.rank, self.world_size, self.device = init_distributed(cfg.device)
         self.model, self.train_data, self.val_data = model.to(self.device), train_data, val_data
         residual, self.baseline = torch.cat([_targets(g) for g in train_data]), None
@@ -352,6 +416,8 @@ class Trainer:
         Stops after ``patience`` epochs without a better validation MAE, or when ``max_time_s`` is spent
         (mid-epoch; that epoch is still validated and recorded).  Unless paused by ``epochs``, the best
         weights are restored at the end (``restore_best``)."""
+        if epochs is not None:
+            epochs = check_int(epochs, "epochs (None: until max_epochs)", minimum=1)
         cfg, h, start = self.config, self.history, time.perf_counter()
         done = h.stop_reason == "early_stopping" or self.epoch >= cfg.max_epochs
         reason = h.stop_reason if done else None
@@ -442,7 +508,15 @@ class Trainer:
             dist.barrier()
 
     def load(self, path) -> "Trainer":
-        return self.load_state_dict(load_checkpoint(path, map_location=self.device))
+        """Resume from a :meth:`save` file; a file that lacks entries or whose weights do not fit the model (or hold
+        NaN) raises ValueError naming it."""
+        state = load_checkpoint(path, map_location=self.device, keys=("model", "optimizer", "scheduler", "epoch",
+                                "step", "history", "rng", "baseline", "standardizer", "early_stopping"))
+        load_weights(self.model, state["model"], path, "model")
+        try:
+            return self.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"{path}: cannot resume from this checkpoint ({type(err).__name__}: {err})") from err
 
 
 def synthetic_graphs(num_graphs: int, num_types: int = 3, seed: int = 0) -> list[Graph]:
@@ -450,7 +524,8 @@ def synthetic_graphs(num_graphs: int, num_types: int = 3, seed: int = 0) -> list
 
     ``x`` ``[n]`` int64 types, both directions of every ring edge, ``y`` 0-d float64; ``w`` and ``a``
     are drawn from ``seed``.  The baseline learns ``w``; the model must learn the pair term."""
-    gen = torch.Generator().manual_seed(seed)
+    num_graphs, num_types = check_int(num_graphs, "num_graphs"), check_int(num_types, "num_types", minimum=1)
+    gen = torch.Generator().manual_seed(check_int(seed, "seed", minimum=None))
     w, a = 2 * torch.randn(num_types, generator=gen, dtype=torch.float64), torch.randn(num_types, generator=gen, dtype=torch.float64)
     graphs = []
     for _ in range(num_graphs):
@@ -467,10 +542,16 @@ class TypeMPNN(nn.Module):
 
     def __init__(self, num_types: int, width: int = 32, layers: int = 2, hidden: int = 64):
         super().__init__()
-        self.embed = nn.Embedding(num_types, width)
+        self.embed = nn.Embedding(check_int(num_types, "num_types", minimum=1), check_int(width, "width", minimum=1))
         self.mpnn = MPNN(width, 1, width=width, layers=layers, hidden=hidden, readout="sum")
 
     def forward(self, x, edge_index, batch=None, num_graphs=None) -> Tensor:
+        n = self.embed.num_embeddings
+        if not isinstance(x, Tensor) or x.dim() != 1 or x.dtype != torch.int64:
+            got = f"{x.dtype} {list(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x must hold int64 node types of shape [num_nodes], got {got}")
+        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= n):
+            raise ValueError(f"node types must lie in [0, {n - 1}] (num_types={n}), got [{int(x.min())}, {int(x.max())}]")
         return self.mpnn(self.embed(x), edge_index, batch=batch, num_graphs=num_graphs).reshape(-1)
 
 

@@ -89,6 +89,8 @@ def convert(value: Any, from_unit: str, to_unit: str) -> Any:
 
     Book: chapter conventions, section "Units".
     """
+    if value is None or isinstance(value, (str, bytes, bool)):
+        raise ValueError(f"value must be a number, a NumPy array or a tensor, got {value!r}")
     kind_from, size_from = _kind_and_size(from_unit)
     kind_to, size_to = _kind_and_size(to_unit)
     if kind_from != kind_to:

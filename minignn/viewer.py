@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
+from minignn.checks import check_int, check_number
 from minignn.datasets.atoms import AtomTypes, element_symbol
 from minignn.datasets.molecules import Molecule
 from minignn.graph import Graph, unbatch
@@ -40,6 +41,8 @@ def to_xyz(z: Tensor, pos: Tensor, comment: str = "") -> str:
         z: ``[n]`` atomic numbers; pos: ``[n, 3]`` positions in Angstrom.
     """
     z = torch.as_tensor(z).reshape(-1)
+    if z.is_floating_point() or z.is_complex() or z.dtype == torch.bool:
+        raise ValueError(f"z must hold integer atomic numbers, got {z.dtype} (a float is not truncated to an element)")
     pos = torch.as_tensor(pos)
     if pos.shape != (z.numel(), 3):
         raise ValueError(f"pos must have shape [n={z.numel()}, 3] to match z, got {list(pos.shape)}")
@@ -113,7 +116,12 @@ def show_molecules(
     if grid is None:
         cols = min(4, len(items))
         grid = (math.ceil(len(items) / cols), cols)
-    rows, cols = grid
+    if not isinstance(grid, (tuple, list)) or len(grid) != 2:
+        raise ValueError(f"grid must be a pair (rows, cols), got {grid!r}")
+    rows, cols = check_int(grid[0], "grid rows", minimum=1), check_int(grid[1], "grid cols", minimum=1)
+    width = check_int(width, "width", minimum=1)
+    if height is not None:
+        height = check_int(height, "height", minimum=1)
     if rows * cols < len(items):
         raise ValueError(f"a {rows}x{cols} grid has {rows * cols} cells for {len(items)} molecules")
     style = _styled(style, colorscheme)
@@ -158,6 +166,7 @@ def show_molecule(
     if isinstance(z, Graph) and z.num_nodes_per_graph is not None:
         return show_molecules(z, atom_types=atom_types, style=style, colorscheme=colorscheme)
     z, pos, _ = _atoms(z if pos is None else (z, pos), atom_types)
+    width, height = check_int(width, "width", minimum=1), check_int(height, "height", minimum=1)
     style = _styled(style, colorscheme)
     view = py3Dmol.view(width=width, height=height)
     view.addModel(to_xyz(z, pos), "xyz")
@@ -198,8 +207,11 @@ def show_trajectory(
         raise ValueError(f"every frame must have the same number of atoms, got sizes {sizes}")
     if labels is not None and len(labels) != len(items):
         raise ValueError(f"labels must hold one text per frame ({len(items)}), got {len(labels)}")
-    if interval_ms < 1:
-        raise ValueError(f"interval_ms must be a positive number of milliseconds, got {interval_ms}")
+    try:
+        interval_ms = check_number(interval_ms, "interval_ms", minimum=1)
+    except ValueError:
+        raise ValueError(f"interval_ms must be a positive number of milliseconds, got {interval_ms}") from None
+    width, height = check_int(width, "width", minimum=1), check_int(height, "height", minimum=1)
     movie = "".join(to_xyz(z, pos, labels[k] if labels is not None else "") for k, (z, pos, _) in enumerate(items))
     view = py3Dmol.view(width=width, height=height)
     view.addModelsAsFrames(movie, "xyz")

@@ -103,7 +103,7 @@ def test_rotation_about_axis_against_rodrigues_by_hand():
     assert (rotation_about_axis(axis, angle) - expected).abs().max() < 1e-14
     with pytest.raises(ValueError, match="not all zero"):
         rotation_about_axis([0, 0, 0], 1.0)
-    with pytest.raises(ValueError, match="3 numbers"):
+    with pytest.raises(ValueError, match="axis must be 3 finite numbers"):
         rotation_about_axis([1, 0], 1.0)
 
 

@@ -253,7 +253,7 @@ def test_bad_inputs_raise_clear_errors():
         net([torch.zeros(6, 1)], nv)
     with pytest.raises(ValueError, match="readout must be"):
         NerveNetwork([1], 1, readout="edges")
-    with pytest.raises(ValueError, match=r"batch must have shape \[n_0=6\]"):
+    with pytest.raises(ValueError, match=r"batch must be an int64 tensor of shape \[n_0=6\]"):
         nv.face_batch(torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="chain length"):
         nv.chains(-1)

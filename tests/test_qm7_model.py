@@ -209,5 +209,5 @@ def test_message_block_fast_path_equals_the_base_class_path():
     torch.testing.assert_close(fast, plain, rtol=0, atol=1e-13)
     ds, dv = block(s, v, edge_index, unit, rbf)
     assert ds.shape == (7, 6) and dv.shape == (7, 3, 6)
-    with pytest.raises(ValueError, match=r"v must have shape \[N=7, 3, F=6\]"):
+    with pytest.raises(ValueError, match=r"v must be a torch.float64 tensor of shape \[N=7, 3, F=6\]"):
         block(s, v[:, :2], edge_index, unit, rbf)

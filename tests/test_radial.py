@@ -119,9 +119,9 @@ def test_float32_buffers_follow_the_input_dtype():
 def test_bad_inputs():
     with pytest.raises(ValueError, match="cutoff must be a finite number > 0"):
         cosine_cutoff(torch.rand(3), 0.0)
-    with pytest.raises(ValueError, match="p must be an int >= 1"):
+    with pytest.raises(ValueError, match="p must be an integer >= 1"):
         polynomial_cutoff(torch.rand(3), 1.0, p=0)
-    with pytest.raises(ValueError, match="num_basis must be an int >= 1"):
+    with pytest.raises(ValueError, match="num_basis must be an integer >= 1"):
         BesselBasis(0, 1.0)
     with pytest.raises(ValueError, match="envelope must be None or one of"):
         GaussianBasis(3, 1.0, envelope="hard")

@@ -270,7 +270,7 @@ def test_plan_bad_input():
     edge_index, num_nodes = random_graph()
     with pytest.raises(ValueError, match=r"shape \[2, E\]"):
         AggregationPlan.from_edge_index(edge_index[0], num_nodes)
-    with pytest.raises(ValueError, match="must be < dim_size"):
+    with pytest.raises(ValueError, match="must be < num_nodes"):
         AggregationPlan.from_edge_index(edge_index, 3)
     with pytest.raises(ValueError, match="integer dtype"):
         AggregationPlan.from_edge_index(edge_index.double(), num_nodes)

@@ -262,7 +262,7 @@ def test_float32_and_batch_shapes():
 
 def test_errors():
     v = torch.randn(5, 3)
-    with pytest.raises(ValueError, match="l_max must be an int >= 0"):
+    with pytest.raises(ValueError, match="l_max must be an integer >= 0"):
         spherical_harmonics(-1, v)
     with pytest.raises(ValueError, match=r"shape \[\.\.\., 3\]"):
         spherical_harmonics(2, v[:, :2])

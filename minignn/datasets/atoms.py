@@ -15,7 +15,9 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["SYMBOLS", "element_symbol", "AtomTypes", "QM7_TYPES", "QM9_TYPES"]
+from minignn.checks import check_int
+
+__all__ = ["SYMBOLS", "MAX_ATOMIC_NUMBER", "element_symbol", "AtomTypes", "QM7_TYPES", "QM9_TYPES"]
 
 #: Element symbols by atomic number (``SYMBOLS[0]`` is a placeholder).
 SYMBOLS = tuple(
@@ -24,9 +26,26 @@ SYMBOLS = tuple(
 )
 
 
+#: The largest atomic number (oganesson): an element must lie in 1..MAX_ATOMIC_NUMBER.
+MAX_ATOMIC_NUMBER = 118
+
+
 def element_symbol(z: int) -> str:
     """Symbol of atomic number ``z`` ("Cl" for 17), or ``"?"`` when not tabulated."""
+    z = check_int(z, "z", minimum=None)
     return SYMBOLS[z] if 0 < z < len(SYMBOLS) else "?"
+
+
+def _integers(name: str, values) -> Tensor:
+    """``values`` as an int64 tensor, after checking that they are integers (a float 6.5 is not truncated to 6)."""
+    try:
+        t = torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be integers (a tensor or a sequence of ints), got {type(values).__name__}") from None
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integers, got a {t.dtype} tensor (convert with .long() only if the values "
+                         "are whole numbers)")
+    return t.long()
 
 
 class AtomTypes:
@@ -45,9 +64,11 @@ class AtomTypes:
     """
 
     def __init__(self, elements: Sequence[int], name: str = "given"):
-        elements = sorted(int(z) for z in elements)
-        if not elements or elements[0] < 1 or len(set(elements)) != len(elements):
-            raise ValueError(f"elements must be distinct atomic numbers >= 1, got {elements}")
+        if isinstance(elements, (str, bytes)) or not hasattr(elements, "__iter__"):
+            raise ValueError(f"elements must be a sequence of atomic numbers, got {elements!r}")
+        elements = sorted(check_int(z, "an element", minimum=None) for z in elements)
+        if not elements or elements[0] < 1 or elements[-1] > MAX_ATOMIC_NUMBER or len(set(elements)) != len(elements):
+            raise ValueError(f"elements must be distinct atomic numbers in 1..{MAX_ATOMIC_NUMBER}, got {elements}")
         self.elements: tuple[int, ...] = tuple(elements)
         self.name = name
         self._table = torch.full((elements[-1] + 1,), -1, dtype=torch.int64)
@@ -64,8 +85,8 @@ class AtomTypes:
         return [element_symbol(z) for z in self.elements]
 
     def check(self, z: Tensor) -> None:
-        """Raise ``ValueError`` naming the first element of ``z`` outside the alphabet."""
-        z = torch.as_tensor(z).reshape(-1).long()
+        """Raise ``ValueError`` naming the first element of ``z`` outside the alphabet (or non-integer ``z``)."""
+        z = _integers("z (atomic numbers)", z).reshape(-1)
         if z.numel() == 0:
             return
         lo, hi = (int(v) for v in torch.aminmax(z))
@@ -83,13 +104,13 @@ class AtomTypes:
 
     def index(self, z: Tensor) -> Tensor:
         """Types :math:`t(z)`, int64, same shape as ``z``."""
-        z = torch.as_tensor(z)
+        z = _integers("z (atomic numbers)", z)
         self.check(z)
-        return self._table[z.long()]
+        return self._table[z]
 
     def atomic_numbers(self, types: Tensor) -> Tensor:
         """The inverse map :math:`t \\mapsto z`, int64, same shape as ``types``."""
-        types = torch.as_tensor(types).long()
+        types = _integers("types", types)
         if types.numel() and (int(types.min()) < 0 or int(types.max()) >= len(self)):
             raise ValueError(f"atom types must lie in [0, {len(self) - 1}] for {self!r}, got {types.unique().tolist()}")
         return torch.tensor(self.elements, dtype=torch.int64)[types]

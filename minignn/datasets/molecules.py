@@ -29,11 +29,48 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from minignn.checks import check_int
 from minignn.datasets.atoms import AtomTypes, element_symbol
 from minignn.graph import Graph
 from minignn.neighbours import fully_connected, radius_graph
 
-__all__ = ["Molecule", "MoleculeSet", "to_graph", "molecules_to_graphs"]
+__all__ = ["Molecule", "MoleculeSet", "to_graph", "molecules_to_graphs", "find_coincident_atoms"]
+
+
+def find_coincident_atoms(pos: Tensor, ptr: Tensor | None = None) -> tuple[int, int, int] | None:
+    r"""The first pair of atoms of one molecule at the very same position, or None.
+
+    $$\exists\, m,\ a < b \in G_m:\ \mathrm{pos}_a = \mathrm{pos}_b$$
+
+    Two atoms at one position have no distance to divide by: angles, torsions, Coulomb matrices and unit vectors
+    become NaN, and bond inference sees a triple bond.  Vectorised: each atom is projected on a fixed direction,
+    :math:`v = x + c_1 y + c_2 z` (coincident atoms get equal :math:`v`), the :math:`v` of each molecule are sorted
+    (molecules of equal size together), and only a molecule with two equal neighbours in that order is compared
+    atom by atom.  About 0.2 s for the 2.4 million atoms of QM9.
+
+    Args:
+        pos: ``[A, 3]`` finite positions; ptr: ``[M + 1]`` molecule boundaries (None: one molecule).
+
+    Returns:
+        ``(m, a, b)``: the first such molecule ``m`` and its local atom indices ``a < b``; None when no atoms coincide.
+    """
+    ptr = torch.tensor([0, pos.shape[0]], device=pos.device) if ptr is None else ptr
+    counts = ptr.diff()
+    p = pos.double()
+    v = p[:, 0] + 0.7548776662466927 * p[:, 1] + 0.5698402909980532 * p[:, 2]  # elementwise: same atoms, same v
+    suspects = []
+    for n in sorted(set(counts.tolist()) - {0, 1}):
+        mols = (counts == n).nonzero()[:, 0]
+        s = v[ptr[mols][:, None] + torch.arange(n, device=pos.device)].sort(dim=1).values  # [m, n]
+        suspects.append(mols[(s[:, 1:] == s[:, :-1]).any(dim=1)])
+    for m in sorted(torch.cat(suspects).tolist()) if suspects else []:
+        block = pos[int(ptr[m]):int(ptr[m + 1])]  # [n, 3]
+        n = block.shape[0]
+        same = (block[:, None, :] == block[None, :, :]).all(-1) & ~torch.eye(n, dtype=torch.bool, device=pos.device)
+        if bool(same.any()):
+            a, b = same.nonzero()[0].tolist()
+            return m, a, b
+    return None
 
 
 @dataclass(frozen=True)
@@ -94,6 +131,14 @@ class MoleculeSet:
 
     def __post_init__(self) -> None:
         z, pos, ptr = self.z, self.pos, self.ptr
+        for name in ("z", "pos", "ptr", "index"):
+            if not isinstance(getattr(self, name), Tensor):
+                raise ValueError(f"{name} must be a tensor, got {type(getattr(self, name)).__name__}")
+        if not isinstance(self.atom_types, AtomTypes):
+            raise ValueError(f"atom_types must be an AtomTypes, got {type(self.atom_types).__name__}")
+        if not isinstance(self.y, dict) or not isinstance(self.units, dict):
+            raise ValueError(f"y and units must be dicts (target name -> [M] tensor, target name -> unit), got "
+                             f"{type(self.y).__name__} and {type(self.units).__name__}")
         if z.dtype != torch.int64 or z.dim() != 1:
             raise ValueError(f"z must be an int64 tensor [A], got {z.dtype} {list(z.shape)}")
         if pos.shape != (z.numel(), 3) or not pos.is_floating_point():
@@ -113,6 +158,12 @@ class MoleculeSet:
             raise ValueError(f"{int(mol.unique().numel())} molecule(s) have NaN or infinite positions, "
                              f"first: molecule {k} (index {int(self.index[k])})")
         self.atom_types.check(z)
+        clash = find_coincident_atoms(pos, ptr)
+        if clash is not None:
+            k, a, b = clash
+            raise ValueError(f"molecule {k} (index {int(self.index[k]) if self.index.shape == (m,) else k}) has two atoms "
+                             f"at the same position (atoms {a} and {b} at {pos[int(ptr[k]) + a].tolist()}); coincident "
+                             "atoms have no distance, angle or bond: fix or drop that molecule")
         if self.index.shape != (m,):
             raise ValueError(f"index must have shape [M={m}], got {list(self.index.shape)}")
         for key, v in self.y.items():
@@ -137,8 +188,10 @@ class MoleculeSet:
         return torch.repeat_interleave(torch.arange(len(self)), self.num_atoms)
 
     def __getitem__(self, m: int) -> Molecule:
-        if not isinstance(m, int):
-            raise ValueError(f"index a MoleculeSet with an int (use .subset(indices) for many), got {type(m).__name__}")
+        try:
+            m = check_int(m, "m", minimum=None)  # an int, a NumPy integer or a 0-d integer tensor
+        except ValueError:
+            raise ValueError(f"index a MoleculeSet with an int (use .subset(indices) for many), got {type(m).__name__}") from None
         if not -len(self) <= m < len(self):
             raise IndexError(f"molecule {m} out of range for {len(self)} molecules")
         m %= len(self)
@@ -153,7 +206,10 @@ class MoleculeSet:
 
     def subset(self, indices: Tensor | Sequence[int]) -> "MoleculeSet":
         """The molecules ``indices`` (in that order), as a new set."""
-        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
+        raw = torch.as_tensor(indices)
+        if raw.numel() and (raw.is_floating_point() or raw.is_complex() or raw.dtype == torch.bool):
+            raise ValueError(f"indices must be integers (molecule numbers), got {raw.dtype}")
+        idx = raw.to(torch.int64).reshape(-1)
         if idx.numel() and (int(idx.min()) < -len(self) or int(idx.max()) >= len(self)):
             raise ValueError(f"indices must lie in [0, {len(self) - 1}], got [{int(idx.min())}, {int(idx.max())}]")
         idx = idx % max(len(self), 1)
@@ -196,8 +252,19 @@ def to_graph(mol: Molecule, atom_types: AtomTypes, cutoff: float | None = None, 
 
     Book: chapter qm7, section "The data".
     """
+    if not isinstance(mol, Molecule):
+        raise ValueError(f"mol must be a Molecule, got {type(mol).__name__}")
+    if not isinstance(atom_types, AtomTypes):
+        raise ValueError(f"atom_types must be an AtomTypes (e.g. minignn.datasets.QM9_TYPES), got {type(atom_types).__name__}")
     x = atom_types.index(mol.z)
+    if not isinstance(mol.pos, Tensor) or mol.pos.shape != (mol.num_atoms, 3):
+        raise ValueError(f"the molecule's pos must have shape [n={mol.num_atoms}, 3], got "
+                         f"{list(getattr(mol.pos, 'shape', [])) if isinstance(mol.pos, Tensor) else type(mol.pos).__name__}")
     pos = mol.pos.to(torch.get_default_dtype()) if not mol.pos.is_floating_point() else mol.pos
+    clash = find_coincident_atoms(pos)
+    if clash is not None:
+        raise ValueError(f"the molecule has two atoms at the same position (atoms {clash[1]} and {clash[2]}); "
+                         "coincident atoms have no distance, angle or bond")
     edge_index = fully_connected(mol.num_atoms) if cutoff is None else radius_graph(pos, cutoff)
     return Graph(edge_index=edge_index, x=x, pos=pos, y=_target(mol.y, 0, target) if target else None)
 
@@ -229,13 +296,19 @@ def molecules_to_graphs(
     Book: chapter qm7, section "The data".
     """
     if not isinstance(molecules, MoleculeSet):
+        if isinstance(molecules, (str, Tensor)) or not hasattr(molecules, "__iter__"):
+            raise ValueError(f"molecules must be a MoleculeSet or a sequence of Molecule, got {type(molecules).__name__}")
+        chunk = check_int(chunk, "chunk", minimum=1)
         if atom_types is None:
             raise ValueError("atom_types is required for a sequence of Molecule (a MoleculeSet carries its own)")
         if target is not None and not isinstance(target, str):
             return [to_graph(m, atom_types, cutoff).replace(y=_target(None, k, target))
                     for k, m in enumerate(molecules)]
         return [to_graph(m, atom_types, cutoff, target) for m in molecules]
+    chunk = check_int(chunk, "chunk", minimum=1)
     atom_types = atom_types or molecules.atom_types
+    if not isinstance(atom_types, AtomTypes):
+        raise ValueError(f"atom_types must be an AtomTypes, got {type(atom_types).__name__}")
     if isinstance(target, Tensor) and target.shape[:1] != (len(molecules),):
         raise ValueError(f"target must have shape [M={len(molecules)}], got {list(target.shape)}")
     x_all = atom_types.index(molecules.z)  # [A]

@@ -50,7 +50,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from minignn.datasets.cache import cache_dir, data_dir, downloads_allowed
+from minignn.checks import check_int, check_number
+from minignn.datasets.cache import cache_dir, data_dir, downloads_allowed, downloads_forbidden_by_environment
 from minignn.datasets.atoms import QM7_TYPES
 from minignn.datasets.molecules import Molecule, MoleculeSet, molecules_to_graphs
 from minignn.graph import Graph
@@ -83,11 +84,13 @@ def find_qm7(path: str | Path | None = None, download: bool | None = None) -> Pa
 
     Args:
         path: a file or a folder holding ``qm7.mat``; when given, nothing else is tried.
-        download: False forbids downloading; None allows it unless ``$MINIGNN_NO_DOWNLOAD=1``.
+        download: False forbids downloading; None or True allow it, unless ``$MINIGNN_NO_DOWNLOAD=1``, which
+            forbids every download (:func:`minignn.datasets.cache.downloads_allowed`).
 
     Raises:
         FileNotFoundError: saying where it looked and how to place the file by hand.
     """
+    allowed = downloads_allowed(download)  # checks download and $MINIGNN_NO_DOWNLOAD first, whatever is found
     if path is not None:
         p = Path(path).expanduser()
         p = p / "qm7.mat" if p.is_dir() else p
@@ -100,9 +103,11 @@ def find_qm7(path: str | Path | None = None, download: bool | None = None) -> Pa
         if p.is_file():
             return p
     where = ", ".join(str(p) for p in candidates)
-    if not downloads_allowed(download):
-        raise FileNotFoundError(f"qm7.mat not found (looked at {where}) and downloads are disabled "
-                                "(download=False or MINIGNN_NO_DOWNLOAD=1). " + _how_to_place())
+    if not allowed:
+        why = ("MINIGNN_NO_DOWNLOAD is set, which forbids every download, download=True included"
+               if downloads_forbidden_by_environment() else "download=False")
+        raise FileNotFoundError(f"qm7.mat not found (looked at {where}) and downloads are disabled ({why}). "
+                                + _how_to_place())
     try:
         return _download(cache_dir())
     except Exception as err:  # offline, proxy, server down: all end in the same advice
@@ -131,8 +136,9 @@ def stratified_folds(energies: Tensor, num_folds: int = 5, seed: int = 0) -> Ten
     e = np.asarray(torch.as_tensor(energies, dtype=torch.float64))
     if e.ndim != 1 or not np.isfinite(e).all():
         raise ValueError(f"energies must be a finite 1-d array, got shape {list(e.shape)}")
-    if num_folds < 1:
+    if isinstance(num_folds, int) and not isinstance(num_folds, bool) and num_folds < 1:
         raise ValueError(f"num_folds must be >= 1, got {num_folds}")
+    num_folds, seed = check_int(num_folds, "num_folds", minimum=1), check_int(seed, "seed")
     order = np.argsort(e, kind="stable")
     rng = np.random.default_rng(seed)
     folds = np.empty(e.size, dtype=np.int64)
@@ -155,13 +161,25 @@ def qm7_split(folds: Tensor, energies: Tensor, fold: int, val_fraction: float = 
 
     Book: chapter qm7, section "Cross-validation folds".
     """
-    folds = torch.as_tensor(folds, dtype=torch.int64)
+    raw = torch.as_tensor(folds)
+    if raw.dim() != 1 or raw.is_floating_point() or raw.dtype == torch.bool:
+        raise ValueError(f"folds must be a 1-d integer tensor of fold ids, got {raw.dtype} {list(raw.shape)}")
+    folds = raw.to(torch.int64)
     energies = torch.as_tensor(energies)
+    if energies.shape != folds.shape:
+        raise ValueError(f"energies must have one entry per molecule, shape {list(folds.shape)}, got {list(energies.shape)}")
     num_folds = int(folds.max()) + 1 if folds.numel() else 0
-    if not isinstance(fold, int) or not 0 <= fold < num_folds:
-        raise ValueError(f"fold must be an int in [0, {num_folds - 1}], got {fold!r}")
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
+    try:
+        fold = check_int(fold, "fold", minimum=0, maximum=num_folds - 1)
+    except ValueError:
+        raise ValueError(f"fold must be an int in [0, {num_folds - 1}], got {fold!r}") from None
+    try:
+        fraction = check_number(val_fraction, "val_fraction", minimum=0, maximum=1)
+    except ValueError:
+        fraction = float("nan")  # not a number: reported below
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction!r}")
+    val_fraction = fraction
     test = (folds == fold).nonzero()[:, 0]
     pool = (folds != fold).nonzero()[:, 0]
     if val_fraction == 0.0:
@@ -170,6 +188,10 @@ def qm7_split(folds: Tensor, energies: Tensor, fold: int, val_fraction: float = 
     ranked = pool[torch.argsort(energies[pool], stable=True)]
     val = ranked[step // 2 :: step].sort().values
     train = pool[~torch.isin(pool, val)]
+    if train.numel() == 0 and pool.numel() > 0:
+        raise ValueError(f"val_fraction={val_fraction} takes every one of the {pool.numel()} molecules outside fold "
+                         f"{fold} for validation (one in round(1 / {val_fraction}) = {step}) and leaves none to train on; "
+                         "use a val_fraction below 2/3, e.g. 0.1")
     return train, val, test
 
 
@@ -177,7 +199,10 @@ def indices_sha256(indices) -> str:
     """The sha256 (hex) of a set of molecule indices: sorted, as little-endian int64 bytes."""
     import hashlib
 
-    arr = np.sort(np.asarray(torch.as_tensor(indices, dtype=torch.int64).cpu())).astype("<i8")
+    raw = torch.as_tensor(indices)
+    if raw.is_floating_point() or raw.is_complex() or raw.dtype == torch.bool:
+        raise ValueError(f"indices must be integers (molecule indices), got {raw.dtype}")
+    arr = np.sort(np.asarray(raw.to(torch.int64).cpu()).reshape(-1)).astype("<i8")
     return hashlib.sha256(arr.tobytes()).hexdigest()
 
 
@@ -188,6 +213,8 @@ def check_split(record: dict, qm7: QM7 | None = None) -> tuple[Tensor, Tensor, T
     they cover its molecules and that ``qm7`` (loaded with the same ``folds`` rule and seed) reproduces them.
     Raises ValueError naming what disagrees.
     """
+    if not isinstance(record, dict):
+        raise ValueError(f"record must be the dict of QM7.split_record, got {type(record).__name__}")
     missing = [k for k in ("folds", "fold", "val_fraction", "train", "val", "test", "test_sha256") if k not in record]
     if missing:
         raise ValueError(f"the split record lacks {missing}: written before splits were recorded? Re-run the benchmark")
@@ -302,7 +329,12 @@ def read_qm7(path: str | Path, num_molecules: int | None = QM7_MOLECULES, seed: 
 
     if folds not in FOLD_RULES:
         raise ValueError(f"folds must be one of {FOLD_RULES}, got {folds!r}")
+    if num_molecules is not None:
+        num_molecules = check_int(num_molecules, "num_molecules (None: any)", minimum=1)
+    seed = check_int(seed, "seed")
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no QM7 file at {path}. " + _how_to_place())
 
     def bad(what: str) -> ValueError:
         return ValueError(f"{path} is not a valid QM7 file: {what}. Expected the MATLAB file {QM7_URL} "
@@ -344,15 +376,22 @@ def read_qm7(path: str | Path, num_molecules: int | None = QM7_MOLECULES, seed: 
     energies = torch.from_numpy(T.reshape(-1).astype(np.float64))
     if not bool(torch.isfinite(energies).all()):
         raise bad("T holds NaN or infinite energies")
+    pairs = mask[:, :, None] & mask[:, None, :]  # entries of X between real atoms (the padding may hold anything)
+    bad_x = np.flatnonzero(~(np.isfinite(X) | ~pairs).all(axis=(1, 2)))
+    if bad_x.size:
+        raise bad(f"{bad_x.size} molecule(s) have NaN or infinite Coulomb matrices X, first: molecule {bad_x[0]}")
 
     counts = torch.from_numpy(mask.sum(1).astype(np.int64))
-    molecules = MoleculeSet(
-        z=torch.from_numpy(Z[mask].astype(np.int64)),
-        pos=bohr_to_angstrom(torch.from_numpy(R[mask])),  # [A, 3]: Bohr -> Angstrom, here and only here
-        ptr=torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)]),
-        y={"energy": energies}, units={"energy": "kcal/mol"},
-        index=torch.arange(M), atom_types=QM7_TYPES, name="QM7",
-    )
+    try:
+        molecules = MoleculeSet(
+            z=torch.from_numpy(Z[mask].astype(np.int64)),
+            pos=bohr_to_angstrom(torch.from_numpy(R[mask])),  # [A, 3]: Bohr -> Angstrom, here and only here
+            ptr=torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)]),
+            y={"energy": energies}, units={"energy": "kcal/mol"},
+            index=torch.arange(M), atom_types=QM7_TYPES, name="QM7",
+        )
+    except ValueError as err:  # coincident atoms: name the file
+        raise bad(str(err)) from None
     has_p = "P" in d
     if folds == "file" and not has_p:
         raise ValueError(f"folds='file' asks for the published folds P, but {path} has no P (keys "

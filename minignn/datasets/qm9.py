@@ -55,6 +55,7 @@ import torch
 from torch import Tensor
 
 from minignn.checkpoint import atomic_write
+from minignn.checks import check_bool, check_int
 from minignn.datasets.cache import cache_dir
 from minignn.datasets.atoms import QM9_TYPES, SYMBOLS
 from minignn.datasets.molecules import Molecule, MoleculeSet, molecules_to_graphs
@@ -222,9 +223,26 @@ class QM9:
     def graphs(self, cutoff: float | None = None, target: str = "U0_atom", unit: str | None = "eV",
                indices: Tensor | None = None) -> list[Graph]:
         """Graphs with ``y`` = ``target`` in ``unit``; cutoff in Angstrom (None: complete graphs)."""
-        idx = torch.arange(len(self)) if indices is None else torch.as_tensor(indices, dtype=torch.int64)
-        y = self.target(target, unit)[idx]
-        return molecules_to_graphs(self.molecules.subset(idx), cutoff=cutoff, target=y)
+        molecules = self.molecules if indices is None else self.molecules.subset(indices)  # checks the indices
+        y = self.target(target, unit)
+        y = y if indices is None else y[torch.as_tensor(indices, dtype=torch.int64).reshape(-1)]
+        return molecules_to_graphs(molecules, cutoff=cutoff, target=y)
+
+
+def _valid_payload(p, fingerprint: str) -> bool:
+    """Is ``p`` a cache payload of this format, for these CSV files, with every entry of the right kind and shape?"""
+    if not isinstance(p, dict) or p.get("format") != FORMAT_VERSION or p.get("source") != fingerprint:
+        return False
+    tensors = {"z": 1, "pos": 2, "ptr": 1, "index": 1, "targets": 2}
+    if not all(isinstance(p.get(k), Tensor) and p[k].dim() == d for k, d in tensors.items()):
+        return False
+    names, units, smiles = p.get("target_names"), p.get("units"), p.get("smiles")
+    if not (isinstance(names, list) and isinstance(units, list) and isinstance(smiles, str)):
+        return False
+    ptr, m = p["ptr"], p["ptr"].numel() - 1
+    return (m >= 0 and p["z"].numel() == p["pos"].shape[0] and p["pos"].shape[1:] == (3,) and ptr.dtype == torch.int64
+            and int(ptr[0]) == 0 and int(ptr[-1]) == p["z"].numel() and p["index"].shape == (m,)
+            and p["targets"].shape == (m, len(TARGETS)) and names == list(TARGETS) and len(units) == len(names))
 
 
 def _from_payload(p: dict, source: Path, cache_file: Path | None) -> QM9:
@@ -257,7 +275,12 @@ def load_qm9(data_dir: str | Path | None = None, *, rebuild: bool = False, cache
 
     Book: chapter diffusion, section "QM9".
     """
+    if num_molecules is not None:
+        num_molecules = check_int(num_molecules, "num_molecules (None: any)", minimum=1)
+    rebuild, cache = check_bool(rebuild, "rebuild"), check_bool(cache, "cache")
     source = Path(data_dir) if data_dir is not None else qm9pack_data_dir()
+    if not source.is_dir():
+        raise FileNotFoundError(f"data_dir {source} is not a folder; pass a folder holding qm9_part*.csv files")
     files = _csv_files(source)
     fingerprint = _fingerprint(files)
     tag = hashlib.sha1(str(source.resolve()).encode()).hexdigest()[:10]
@@ -268,7 +291,9 @@ def load_qm9(data_dir: str | Path | None = None, *, rebuild: bool = False, cache
             payload = torch.load(path, weights_only=True)
         except Exception as err:  # truncated or foreign file: rebuild it
             _log.warning("QM9 cache %s unreadable (%s); rebuilding", path, err)
-        if payload is not None and (payload.get("format") != FORMAT_VERSION or payload.get("source") != fingerprint):
+        if payload is not None and not _valid_payload(payload, fingerprint):  # stale, or malformed: rebuild it
+            if isinstance(payload, dict) and payload.get("format") == FORMAT_VERSION and payload.get("source") == fingerprint:
+                _log.warning("QM9 cache %s is malformed; rebuilding", path)
             payload = None
     if payload is None:
         payload = parse_qm9_csv(files, num_molecules) | {"source": fingerprint}
@@ -278,4 +303,7 @@ def load_qm9(data_dir: str | Path | None = None, *, rebuild: bool = False, cache
     m = payload["ptr"].numel() - 1
     if num_molecules is not None and m != num_molecules:
         raise ValueError(f"expected {num_molecules} QM9 molecules, the cache {path} holds {m}; pass rebuild=True")
-    return _from_payload(payload, source, path)
+    try:
+        return _from_payload(payload, source, path)
+    except ValueError as err:  # e.g. two atoms of one molecule at the same position: name the files
+        raise ValueError(f"QM9 from {source}: {err}") from None
