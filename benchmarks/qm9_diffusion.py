@@ -147,8 +147,12 @@ def section(r: dict) -> str:
         f"- data: {r['subset_text']} (`--subset {r['subset']}`): {r['num_train']} molecules, "
         f"{r['mean_atoms']:.1f} atoms on average, all used for training",
         f"- model: {r['config_text']}, {r['params']} parameters",
-        f"- training: {r['train_min']:.1f} min (budget {r['budget_min']:g} min), {r['steps']} steps of "
-        f"{r['batch_size']} molecules ({r['epochs']:.1f} epochs), loss of the last 500 steps {r['final_loss']:.4f}",
+        f"- training: {r['train_min']:.1f} min, {r['steps']} steps of "
+        f"{r['batch_size']} molecules ({r['epochs']:.1f} epochs), loss of the last 500 steps {r['final_loss']:.4f}"
+        + (f"; in two runs: {c['steps']} steps ({c['train_s'] / 60:.1f} min) by `{c['command']}`, then "
+           f"{r['steps'] - c['steps']} more steps ({r['train_min'] - c['train_s'] / 60:.1f} min, budget "
+           f"{r['budget_min']:g} min) by the command above" if (c := r.get("continued_from")) else
+           f" (budget {r['budget_min']:g} min)"),
         f"- sampling: {r['sampler']} sampler, {r['sample_steps']} steps, EMA weights; {r['sec_per_mol']:.3f} s per "
         f"molecule; 100 molecules in {r['time_100']:.1f} s",
         f"- targets: {'; '.join(met)}",
@@ -195,6 +199,22 @@ def write_ablation_row(args, r: dict, model, info: dict, path: pathlib.Path) -> 
     results.upsert_row("qm9_diffusion_ablations", preamble, ABLATION_COLUMNS, row, key="change", path=path)
 
 
+def continue_from(path: pathlib.Path, config: EDMConfig, subset: str):
+    """The EDM saved at ``path`` and its record, to train further; its configuration must be ``config``'s
+    (the flags' defaults) and its training set ``subset``."""
+    model, info = load_edm(path)
+    differ = [f"{k} {getattr(model.config, k)!r} (flags: {getattr(config, k)!r})"
+              for k in ("width", "layers", "rbf", "parametrization", "bond_head")
+              if getattr(model.config, k) != getattr(config, k)]
+    if differ:
+        raise SystemExit(f"--init-from {path}: its model differs from the flags: {', '.join(differ)}")
+    if info.get("subset") != subset:
+        raise SystemExit(f"--init-from {path}: trained on --subset {info.get('subset')!r}, not {subset!r}")
+    if "steps" not in info or "train_s" not in info:
+        raise SystemExit(f"--init-from {path}: its record has no steps/train_s")
+    return model, info
+
+
 def write_section(text: str, path: pathlib.Path = RESULTS) -> None:
     """Replace the qm9_diffusion section of ``path`` (or append it), atomically; the rest is left untouched."""
     results.write_section("qm9_diffusion", text.replace(BEGIN, "").replace(END, ""), path)
@@ -236,6 +256,9 @@ def main(argv=None) -> dict:
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                    help="train through torch.compile (default; the EGNN's elementwise operations fused, about 1.5x more "
                         "steps in the same time on a CPU; compiling counts in the budget); --no-compile for eager")
+    p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="continue training the EDM saved in CHECKPOINT (its configuration; --width, --layers, --rbf, "
+                        "--parametrization and --bond-head must agree or be left out); the record adds its steps and minutes")
     p.add_argument("--ablation", default=None, metavar="LABEL",
                    help="an ablation run: write one row (LABEL, steps, loss, stability and validity) into the "
                         "qm9_diffusion_ablations section of --results instead of the main section and the checkpoint "
@@ -266,7 +289,12 @@ def main(argv=None) -> dict:
     else:
         config = EDMConfig(width=args.width, layers=args.layers, rbf=args.rbf, parametrization=args.parametrization,
                            bond_head=args.bond_head > 0)
-        model = EDM(config, train.num_atoms)
+        model, earlier = EDM(config, train.num_atoms), None
+        if args.init_from:
+            model, earlier = continue_from(pathlib.Path(args.init_from), config, args.subset)
+            config = model.config
+            log(f"continuing {args.init_from}: {earlier['steps']} steps, {earlier['train_s'] / 60:.1f} min "
+                f"({earlier.get('command', '?')})")
         choose_threads(args.threads, model, train, args.batch_size)
         log(f"EDM {config}: {sum(q.numel() for q in model.parameters())} parameters; budget {args.budget_min:g} min, "
             f"torch threads {torch.get_num_threads()}")
@@ -276,12 +304,16 @@ def main(argv=None) -> dict:
                            time_sampling=args.time_sampling, bond_weight=args.bond_head or 1.0, compile=args.compile)
         steps, train_s = len(result.losses), result.seconds
         final_loss = sum(result.losses[-500:]) / len(result.losses[-500:])
+        if earlier is not None:  # the record counts all the training this model had
+            steps, train_s = steps + earlier["steps"], train_s + earlier["train_s"]
         if result.ema is not None:
             model = result.ema
         model.eval()
         info = dict(steps=steps, train_s=train_s, final_loss=final_loss, subset=args.subset, command=command,
                     batch_size=args.batch_size, lr=args.lr, ema=args.ema, budget_min=args.budget_min,
                     time_sampling=args.time_sampling, bond_weight=args.bond_head, compile=args.compile)
+        if earlier is not None:
+            info["continued_from"] = {k: earlier.get(k) for k in ("steps", "train_s", "command", "time_sampling", "lr")}
         if write:  # save the weights now: a crash while sampling must not lose two hours of training
             save_edm(ckpt, model, info)
             log(f"saved {ckpt}")
@@ -302,7 +334,7 @@ def main(argv=None) -> dict:
              epochs=steps * args.batch_size / len(train), final_loss=final_loss, sampler=args.sampler,
              sample_steps=args.sample_steps, sec_per_mol=sum(times) / args.num_samples,
              time_100=times[0] * 100 / min(100, args.num_samples), num_samples=args.num_samples,
-             metrics=metrics, reference=reference, reference_size=reference_size, checkpoint_name=display_path(ckpt),
+             continued_from=info.get("continued_from"), metrics=metrics, reference=reference, reference_size=reference_size, checkpoint_name=display_path(ckpt),
              checkpoint_kb=0.0, load=f"{load_start:.1f} at the start, {load_end:.1f} at the end of training",
              config_text=f"EGNN width {model.config.width}, {model.config.layers} layers, complete graphs, "
                          f"{model.config.schedule} schedule, types scaled by {model.config.type_scale}")
