@@ -1,0 +1,84 @@
+"""Sentences of the qm7, mpnn and scatter chapters that must stay true to their outputs (issue 19).
+
+The chapters compute the numbers these sentences rely on and assert them when they run (nbmake); these
+tests check, without running them, that the wrong sentences are gone, that the cells still print what the
+new sentences refer to, and that every citation of the three chapters resolves in references.bib."""
+
+import pathlib
+import re
+
+import nbformat
+import pytest
+
+BOOK = pathlib.Path(__file__).resolve().parents[1] / "book"
+CHAPTERS = ("qm7", "mpnn", "scatter")
+
+
+def cells(stem: str, kind: str) -> str:
+    """The sources of one kind of cell of a chapter, whitespace collapsed to single spaces."""
+    nb = nbformat.read(BOOK / f"{stem}.ipynb", as_version=4)
+    return " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == kind)
+
+
+def bib_keys() -> set:
+    return set(re.findall(r"^@\w+\{([^,\s]+),", (BOOK / "references.bib").read_text(), re.M))
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_every_citation_resolves(stem):
+    cited = {key.strip() for group in re.findall(r"\{cite[pt]?\}`([^`]+)`", cells(stem, "markdown"))
+             for key in group.split(",")}
+    assert cited, f"{stem} cites nothing"
+    missing = cited - bib_keys()
+    assert not missing, f"{stem} cites keys absent from references.bib: {sorted(missing)}"
+
+
+def test_qm7_states_the_sign_of_the_energies_it_prints():
+    text = cells("qm7", "markdown")
+    assert "**atomization energy**, the energy needed to pull the molecule apart" not in text
+    assert "the energy of the molecule minus the energies of its free atoms" in text
+    assert "the energy needed to pull the molecule apart into isolated atoms is minus this number" in text
+    assert "assert (E < 0).all()" in cells("qm7", "code")
+
+
+def test_qm7_types_no_training_time_and_prints_its_factor():
+    text, code = cells("qm7", "markdown"), cells("qm7", "code")
+    assert "couple of minutes" not in text
+    assert "epochs in {time.perf_counter() - t0:.0f} s" in code  # the time the prose refers to
+    assert "mae(lin, y_test) / small_test_mae" in code  # the factor over the per-atom baseline
+
+
+def test_qm7_cites_painn_and_has_no_unsourced_rows():
+    text, code = cells("qm7", "markdown"), cells("qm7", "code")
+    assert "PaiNN {cite}`schutt2021painn`" in text and "schutt2021painn" in bib_keys()
+    assert "reported in the literature" not in text and "re-run" not in text
+    assert "(re-run)" not in code
+    assert "assert measured_painn < min(published.values())" in code  # "below every published row"
+
+
+@pytest.mark.parametrize("path", sorted(BOOK.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_no_cell_ends_in_a_viewer_repr(path):
+    """A cell ending in a py3Dmol view (show_molecules(...), show_trajectory(...), a helper returning one) also
+    prints "<py3Dmol.view at 0x...>" under the viewer: py3Dmol's _repr_html_ displays the view and returns None, so
+    Jupyter falls back to the text repr.  Those cells end in .show()."""
+    nb = nbformat.read(path, as_version=4)
+    ends = [c.source.strip().splitlines()[-1] for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    viewers = ("show_molecules(", "show_molecule(", "show_trajectory(", "animate_trajectory(")
+    assert not [e for e in ends if e.startswith(viewers) and not e.endswith(".show()")]
+
+
+def test_mpnn_prints_the_ratio_and_the_variance_it_compares_with():
+    text, code = cells("mpnn", "markdown"), cells("mpnn", "code")
+    assert "ten times" not in text
+    assert "ratio printed on the last line" in text and "leaves most of that variance unexplained" in text
+    assert 'ratio = results["node states only"] / results["edge updates"]' in code
+    assert 'assert results["node states only"] > 0.5 * target_var and ratio > 1' in code
+
+
+def test_scatter_drops_the_internal_targets_and_the_both_halves_claim():
+    text, code = cells("scatter", "markdown"), cells("scatter", "code")
+    assert "helps both halves" not in text
+    assert "target" not in code and ">= 1.5" not in code and "<= 3" not in code
+    assert "n/a" not in code  # a missing value is shown as "-"
+    assert "all(agg_fb[k] < 1.1 for k in sorted_k)" in code  # "with sorted edges it gains little or nothing"
+    assert "all(a > b for a, b in zip(step, step_x_src))" in code  # "its gather gains in all four cases"
