@@ -388,6 +388,38 @@ def test_benchmark_record_is_the_table_the_chapter_reads(tmp_path):
     assert fields["targets"].endswith("100 molecules in 41.0 s < 60 s")
 
 
+def test_benchmark_continues_a_saved_model_only_with_its_configuration(tmp_path):
+    """--init-from: the saved model comes back with its weights; a different configuration or subset is refused,
+    naming what differs; the record of a continued run states both runs and counts all their steps."""
+    from minignn import results
+
+    bench = _diffusion_benchmark()
+    model = small_model(torch.float32)
+    path = tmp_path / "edm.pt"
+    save_edm(path, model, dict(steps=100, train_s=60.0, subset="heavy8", command="python benchmarks/qm9_diffusion.py"))
+    same = EDMConfig(**{**model.config.__dict__})
+    loaded, info = bench.continue_from(path, same, "heavy8")
+    assert info["steps"] == 100
+    for a, b in zip(loaded.parameters(), model.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(SystemExit, match=r"differs from the flags: width 16 \(flags: 32\)"):
+        bench.continue_from(path, EDMConfig(**{**model.config.__dict__, "width": 32}), "heavy8")
+    with pytest.raises(SystemExit, match="trained on --subset 'heavy8', not 'heavy6'"):
+        bench.continue_from(path, same, "heavy6")
+    metrics = dict(atom_stability=0.9, mol_stability=0.3, validity=0.6, uniqueness=0.95, valid_and_unique=0.57,
+                   novelty=0.4, charged_mol_stability=0.35, xyz_validity=0.65)
+    r = dict(command="python benchmarks/qm9_diffusion.py --init-from X", subset="heavy8", subset_text="at most 8 heavy atoms",
+             num_train=21800, mean_atoms=16.1, params=1, budget_min=100, train_min=161.0, steps=150, batch_size=64,
+             epochs=1.0, final_loss=0.1, sampler="ancestral", sample_steps=500, sec_per_mol=0.4, time_100=41.0,
+             num_samples=1000, metrics=metrics, reference=metrics, reference_size=1000, checkpoint_name="x.pt",
+             checkpoint_kb=1.0, load="0, 0", config_text="EGNN",
+             continued_from=dict(steps=100, train_s=60.0, command="python benchmarks/qm9_diffusion.py"))
+    fields = results.section_fields(bench.section(r).split("\n", 1)[1].rsplit("\n", 1)[0])
+    assert fields["training"].startswith("161.0 min, 150 steps of 64 molecules")
+    assert "in two runs: 100 steps (1.0 min) by `python benchmarks/qm9_diffusion.py`, then 50 more steps (160.0 min, " \
+           "budget 100 min)" in fields["training"]
+
+
 # -- the options measured by the QM9 ablations (distance features, x0, bond head, low-noise times) -------------
 
 @pytest.mark.parametrize("options", [dict(rbf=8), dict(parametrization="x0"), dict(bond_head=True),
