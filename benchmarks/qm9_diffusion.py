@@ -298,10 +298,21 @@ def main(argv=None) -> dict:
         choose_threads(args.threads, model, train, args.batch_size)
         log(f"EDM {config}: {sum(q.numel() for q in model.parameters())} parameters; budget {args.budget_min:g} min, "
             f"torch threads {torch.get_num_threads()}")
+        partial = ckpt.with_name(ckpt.stem + ".partial.pt")
+        saves = write or (args.ablation and not args.no_write)
+
+        def save_so_far(done: int, seconds: float, weights) -> None:
+            """Every log point: the weights so far, so that a crash loses minutes, not the run (--init-from it)."""
+            before = earlier or {"steps": 0, "train_s": 0.0}
+            save_edm(partial, weights, dict(steps=before["steps"] + done, train_s=before["train_s"] + seconds,
+                                            subset=args.subset, command=command, partial=True,
+                                            time_sampling=args.time_sampling, lr=args.lr))
+
         result = train_edm(model, train, steps=args.steps or 10**9, batch_size=args.batch_size, lr=args.lr,
                            generator=torch.Generator().manual_seed(args.seed), time_budget_s=60 * args.budget_min,
                            ema_decay=args.ema, log_every=20 if args.quick else 1000,
-                           time_sampling=args.time_sampling, bond_weight=args.bond_head or 1.0, compile=args.compile)
+                           time_sampling=args.time_sampling, bond_weight=args.bond_head or 1.0, compile=args.compile,
+                           on_log=save_so_far if saves else None)
         steps, train_s = len(result.losses), result.seconds
         final_loss = sum(result.losses[-500:]) / len(result.losses[-500:])
         if earlier is not None:  # the record counts all the training this model had
@@ -317,6 +328,7 @@ def main(argv=None) -> dict:
         if write:  # save the weights now: a crash while sampling must not lose two hours of training
             save_edm(ckpt, model, info)
             log(f"saved {ckpt}")
+            partial.unlink(missing_ok=True)  # the weights so far: superseded
     load_end = os.getloadavg()[0]
     params = sum(q.numel() for q in model.parameters())
     log(f"trained {steps} steps in {train_s / 60:.1f} min; loss of the last 500 steps {final_loss:.4f}")
@@ -347,6 +359,7 @@ def main(argv=None) -> dict:
         write_ablation_row(args, r, model, info, pathlib.Path(args.results))
         if not args.skip_training:
             save_edm(ckpt, model, info)  # kept for a later --skip-training evaluation
+            ckpt.with_name(ckpt.stem + ".partial.pt").unlink(missing_ok=True)
         log(f"wrote the row {args.ablation!r} of the qm9_diffusion_ablations section of {args.results} and {ckpt}")
     if write:
         info |= {k: metrics[k] for k in METRICS} | {"sampler": args.sampler, "sample_steps": args.sample_steps,

@@ -477,7 +477,8 @@ class TrainLog(NamedTuple):
 def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 64, lr: float = 1e-3,
               generator: torch.Generator | None = None, time_budget_s: float | None = None, ema_decay: float | None = 0.999,
               clip_grad_norm: float | None = 2.0, warmup_steps: int = 100, log_every: int = 0,
-              time_sampling: str = "uniform", bond_weight: float = 1.0, compile: bool = False) -> TrainLog:
+              time_sampling: str = "uniform", bond_weight: float = 1.0, compile: bool = False,
+              on_log: Callable[[int, float, EDM], None] | None = None) -> TrainLog:
     """Minimise :func:`edm_loss` with Adam on random batches of ``molecules``.
 
     Learning rate: linear warmup over ``warmup_steps``, then a cosine from ``lr`` to lr / 100 over the progress
@@ -487,6 +488,8 @@ def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 
     ``compile``: run the EGNN through ``torch.compile`` (dynamic shapes) while training: the same function, with
     its elementwise operations fused into generated kernels (its first steps compile, inside the time budget);
     the model returned is the plain module.
+    ``on_log``: called as ``on_log(steps_done, seconds, model_to_sample)`` at every log point (``log_every``; the
+    EMA model when there is one), for example to save the weights so far.
     Args: molecules: the training set (positions in Angstrom; centred here); batch_size: molecules per step.
     Returns: a :class:`TrainLog`.
     Book: chapter diffusion, section "QM9".
@@ -508,6 +511,8 @@ def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 
     if time_sampling not in TIME_SAMPLINGS:
         raise ValueError(f"time_sampling must be one of {TIME_SAMPLINGS}, got {time_sampling!r}")
     bond_weight, compile = check_number(bond_weight, "bond_weight", minimum=0), check_bool(compile, "compile")
+    if on_log is not None and not callable(on_log):
+        raise ValueError(f"on_log must be a function (steps, seconds, model) or None, got {type(on_log).__name__}")
     pos_all, h_all, _ = encode(molecules, model.atom_types, model.config.type_scale, next(model.parameters()).dtype)
     bond_table = bond_classes(molecules) if model.bond_head is not None else None
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -518,14 +523,15 @@ def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 
         model.egnn.propagate = torch.compile(model.egnn.propagate, dynamic=True)
     try:
         return _train_loop(model, molecules, steps, batch_size, lr, generator, time_budget_s, ema, clip_grad_norm,
-                           warmup_steps, log_every, time_sampling, bond_weight, optimizer, pos_all, h_all, bond_table)
+                           warmup_steps, log_every, time_sampling, bond_weight, optimizer, pos_all, h_all, bond_table,
+                           on_log)
     finally:
         if compile:
             del model.egnn.propagate
 
 
 def _train_loop(model, molecules, steps, batch_size, lr, generator, time_budget_s, ema, clip_grad_norm, warmup_steps,
-                log_every, time_sampling, bond_weight, optimizer, pos_all, h_all, bond_table) -> TrainLog:
+                log_every, time_sampling, bond_weight, optimizer, pos_all, h_all, bond_table, on_log=None) -> TrainLog:
     ptr, counts = molecules.ptr, molecules.num_atoms
     losses, start = [], time.perf_counter()
     for step in range(steps):
@@ -561,6 +567,8 @@ def _train_loop(model, molecules, steps, batch_size, lr, generator, time_budget_
         if log_every and (step + 1) % log_every == 0:
             recent = sum(losses[-log_every:]) / len(losses[-log_every:])
             print(f"step {step + 1:6d}  loss {recent:.4f}  lr {lr * factor:.2e}  {time.perf_counter() - start:7.1f} s", flush=True)
+            if on_log is not None:
+                on_log(step + 1, time.perf_counter() - start, model if ema is None else ema.module)
     return TrainLog(losses, time.perf_counter() - start, None if ema is None else ema.module)
 
 

@@ -280,6 +280,22 @@ def test_tiny_overfit_loss_goes_down_and_is_reproducible():
     assert runs[0] == runs[1]
 
 
+def test_train_edm_reports_each_log_point_with_the_weights_so_far(capsys):
+    """on_log(steps, seconds, model) at every log point, with the EMA model (what a checkpoint saves); the last
+    call sees the EMA weights that train_edm returns.  A non-function is refused."""
+    mols = tiny_molecules()
+    model = small_model(visible=False, counts=mols.num_atoms)
+    calls = []
+    log = train_edm(model, mols, steps=6, batch_size=4, generator=gen(3), ema_decay=0.9, log_every=2,
+                    on_log=lambda done, seconds, m: calls.append((done, seconds, [p.detach().clone() for p in m.parameters()])))
+    assert [c[0] for c in calls] == [2, 4, 6] and all(b[1] >= a[1] >= 0 for a, b in zip(calls, calls[1:]))
+    assert all(torch.equal(a, b) for a, b in zip(calls[-1][2], log.ema.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(calls[0][2], log.ema.parameters()))  # weights of their own step
+    assert capsys.readouterr().out.count("step ") == 3
+    with pytest.raises(ValueError, match="on_log must be a function .* got int"):
+        train_edm(model, mols, steps=1, on_log=3)
+
+
 def test_checkpoint_round_trip(tmp_path):
     model = small_model(counts=(2, 3, 3, 7))
     path = save_edm(tmp_path / "edm.pt", model, {"note": "test"})
