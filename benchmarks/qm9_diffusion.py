@@ -199,6 +199,11 @@ def write_ablation_row(args, r: dict, model, info: dict, path: pathlib.Path) -> 
     results.upsert_row("qm9_diffusion_ablations", preamble, ABLATION_COLUMNS, row, key="change", path=path)
 
 
+def partial_path(ckpt: pathlib.Path) -> pathlib.Path:
+    """Where a run saves its weights so far (``qm9_edm.partial.pt`` beside ``qm9_edm.pt``; git-ignored)."""
+    return ckpt.with_name(ckpt.stem + ".partial.pt")
+
+
 def continue_from(path: pathlib.Path, config: EDMConfig, subset: str):
     """The EDM saved at ``path`` and its record, to train further; its configuration must be ``config``'s
     (the flags' defaults) and its training set ``subset``."""
@@ -298,7 +303,7 @@ def main(argv=None) -> dict:
         choose_threads(args.threads, model, train, args.batch_size)
         log(f"EDM {config}: {sum(q.numel() for q in model.parameters())} parameters; budget {args.budget_min:g} min, "
             f"torch threads {torch.get_num_threads()}")
-        partial = ckpt.with_name(ckpt.stem + ".partial.pt")
+        partial = partial_path(ckpt)
         saves = write or (args.ablation and not args.no_write)
 
         def save_so_far(done: int, seconds: float, weights) -> None:
@@ -359,7 +364,7 @@ def main(argv=None) -> dict:
         write_ablation_row(args, r, model, info, pathlib.Path(args.results))
         if not args.skip_training:
             save_edm(ckpt, model, info)  # kept for a later --skip-training evaluation
-            ckpt.with_name(ckpt.stem + ".partial.pt").unlink(missing_ok=True)
+            partial_path(ckpt).unlink(missing_ok=True)
         log(f"wrote the row {args.ablation!r} of the qm9_diffusion_ablations section of {args.results} and {ckpt}")
     if write:
         info |= {k: metrics[k] for k in METRICS} | {"sampler": args.sampler, "sample_steps": args.sample_steps,

@@ -91,20 +91,19 @@ def run_case(case: Case, pytest, tmp_path) -> None:
 @contextmanager
 def environment(**values):
     """Set (a str) or unset (None) environment variables for the duration of a block."""
+    def apply(mapping):
+        for k, v in mapping.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
     old = {k: os.environ.get(k) for k in values}
     try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        apply(values)
         yield
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        apply(old)
 
 
 def with_env(call, **values):
