@@ -123,6 +123,39 @@ def pct(v) -> str:
     return "-" if v is None or v != v else f"{100 * v:.1f}"
 
 
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def earlier_runs(record) -> list:
+    """The runs before the last one, oldest first, each ``{steps, train_s, command}`` counting its own steps only.
+
+    ``record`` is a checkpoint's ``continued_from``: a dict (the record of one earlier run, whose own
+    ``continued_from`` may hold the runs before it, with cumulative steps and seconds) or None."""
+    runs = []
+    while record:
+        runs.append(dict(steps=record["steps"], train_s=record["train_s"], command=record["command"]))
+        record = record.get("continued_from")
+    runs.reverse()
+    for k in range(len(runs) - 1, 0, -1):  # cumulative counts -> each run's own
+        runs[k]["steps"] -= runs[k - 1]["steps"]
+        runs[k]["train_s"] -= runs[k - 1]["train_s"]
+    return runs
+
+
+def runs_text(r: dict) -> str:
+    """How the training was done: " (budget B min)" for one run, else "; in N runs: A steps (x min) by `cmd`, then ..."."""
+    runs = earlier_runs(r.get("continued_from"))
+    if not runs:
+        return f" (budget {r['budget_min']:g} min)"
+    last = dict(steps=r["steps"] - sum(run["steps"] for run in runs),
+                train_s=60 * r["train_min"] - sum(run["train_s"] for run in runs))
+    parts = [f"{run['steps']} {'steps' if k == 0 else 'more steps'} ({run['train_s'] / 60:.1f} min) by `{run['command']}`"
+             for k, run in enumerate(runs)]
+    parts.append(f"{last['steps']} more steps ({last['train_s'] / 60:.1f} min, budget {r['budget_min']:g} min) by the "
+                 f"command above")
+    return f"; in {NUMBER_WORDS.get(len(runs) + 1, len(runs) + 1)} runs: " + ", then ".join(parts)
+
+
 def section(r: dict) -> str:
     rows = [(f"QM9 reference ({r['reference_size']} random training molecules)", "the data", r["reference"]),
             (f"EDM, this package ({r['num_samples']} samples)",
@@ -149,10 +182,7 @@ def section(r: dict) -> str:
         f"- model: {r['config_text']}, {r['params']} parameters",
         f"- training: {r['train_min']:.1f} min, {r['steps']} steps of "
         f"{r['batch_size']} molecules ({r['epochs']:.1f} epochs), loss of the last 500 steps {r['final_loss']:.4f}"
-        + (f"; in two runs: {c['steps']} steps ({c['train_s'] / 60:.1f} min) by `{c['command']}`, then "
-           f"{r['steps'] - c['steps']} more steps ({r['train_min'] - c['train_s'] / 60:.1f} min, budget "
-           f"{r['budget_min']:g} min) by the command above" if (c := r.get("continued_from")) else
-           f" (budget {r['budget_min']:g} min)"),
+        + runs_text(r),
         f"- sampling: {r['sampler']} sampler, {r['sample_steps']} steps, EMA weights; {r['sec_per_mol']:.3f} s per "
         f"molecule; 100 molecules in {r['time_100']:.1f} s",
         f"- targets: {'; '.join(met)}",
@@ -329,7 +359,8 @@ def main(argv=None) -> dict:
                     batch_size=args.batch_size, lr=args.lr, ema=args.ema, budget_min=args.budget_min,
                     time_sampling=args.time_sampling, bond_weight=args.bond_head, compile=args.compile)
         if earlier is not None:
-            info["continued_from"] = {k: earlier.get(k) for k in ("steps", "train_s", "command", "time_sampling", "lr")}
+            info["continued_from"] = {k: earlier.get(k) for k in ("steps", "train_s", "command", "time_sampling", "lr",
+                                                                  "continued_from") if k in earlier}
         if write:  # save the weights now: a crash while sampling must not lose two hours of training
             save_edm(ckpt, model, info)
             log(f"saved {ckpt}")
