@@ -434,6 +434,16 @@ def test_benchmark_continues_a_saved_model_only_with_its_configuration(tmp_path)
     assert fields["training"].startswith("161.0 min, 150 steps of 64 molecules")
     assert "in two runs: 100 steps (1.0 min) by `python benchmarks/qm9_diffusion.py`, then 50 more steps (160.0 min, " \
            "budget 100 min)" in fields["training"]
+    # a third run: the checkpoint's record nests the runs before it, with cumulative steps and seconds
+    r["continued_from"] = dict(steps=150, train_s=161.0 * 60, command="python benchmarks/qm9_diffusion.py --init-from X",
+                               continued_from=r["continued_from"])
+    r |= dict(steps=230, train_min=261.0)
+    fields = results.section_fields(bench.section(r).split("\n", 1)[1].rsplit("\n", 1)[0])
+    assert fields["training"].endswith(
+        "in three runs: 100 steps (1.0 min) by `python benchmarks/qm9_diffusion.py`, then 50 more steps (160.0 min) by "
+        "`python benchmarks/qm9_diffusion.py --init-from X`, then 80 more steps (100.0 min, budget 100 min) by the "
+        "command above")
+    assert bench.earlier_runs(None) == []
 
 
 # -- the options measured by the QM9 ablations (distance features, x0, bond head, low-noise times) -------------
