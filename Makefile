@@ -31,7 +31,7 @@ RUNTIMES          := _build/runtimes.json
 PLAYWRIGHT ?= playwright==1.65.2
 BROWSER_STAMP := $(VENV)/.installed-$(PLAYWRIGHT)
 
-.PHONY: help install vendor book book-ci test test-notebooks browser-test workshop clean
+.PHONY: help install vendor book book-ci test test-notebooks browser-test workshop check-setup clean
 
 help:
 	@echo "make book            build the book into _build/html (creates .venv on first use)"
@@ -40,6 +40,7 @@ help:
 	@echo "make browser-test    open every page of the built book in Chromium with no network"
 	@echo "                     (screenshots in _build/screenshots)"
 	@echo "make workshop        workshop/<chapter>.ipynb: the exercises with stubs, the checks kept"
+	@echo "make check-setup     is everything the book needs here? (offline, seconds; python -m minignn.doctor)"
 	@echo "make clean           remove _build (keeps .venv)"
 
 $(PY):
@@ -98,6 +99,10 @@ browser-test: $(BROWSER_STAMP)
 # One notebook per chapter for participants: solution cells replaced by stubs, check cells kept.
 workshop: $(STAMP)
 	$(PY) tools/workshop.py --out workshop
+
+# Before a workshop: imports, data and checkpoints, checked offline; says what is missing and how to fix it.
+check-setup: $(STAMP)
+	$(PY) -m minignn.doctor
 
 clean:
 	rm -rf _build
