@@ -1,4 +1,4 @@
-"""Sentences of the qm7, mpnn and scatter chapters that must stay true to their outputs (issue 19).
+"""Sentences of the chapters that must stay true to their outputs, and their citations (issue 19).
 
 The chapters compute the numbers these sentences rely on and assert them when they run (nbmake); these
 tests check, without running them, that the wrong sentences are gone, that the cells still print what the
@@ -91,3 +91,50 @@ def test_scatter_drops_the_internal_targets_and_the_both_halves_claim():
     assert "n/a" not in code  # a missing value is shown as "-"
     assert "all(agg_fb[k] < 1.1 for k in sorted_k)" in code  # "with sorted edges it gains little or nothing"
     assert "all(a > b for a, b in zip(step, step_x_src))" in code  # "its gather gains in all four cases"
+
+
+# -- every model in a comparison table is cited (issue 19) ---------------------------------------------------------
+
+TABLE_MODELS = {  # model as named in a table -> its paper
+    "E-NF": "satorras2021enf", "G-SchNet": "gebauer2019gschnet", "GDM-aug": "hoogeboom2022edm", "EDM": "hoogeboom2022edm",
+    "DTNN": "schutt2017dtnn", "PaiNN": "schutt2021painn",
+}
+
+
+def cites_near(text: str, name: str, key: str, reach: int = 80) -> bool:
+    """``name`` followed, within ``reach`` characters and before any other citation, by one that includes ``key``."""
+    pattern = re.escape(name) + r"[^{]{0,%d}\{cite[pt]?\}`[^`]*\b%s\b" % (reach, re.escape(key))
+    return re.search(pattern, text) is not None
+
+
+def test_every_published_row_of_the_diffusion_tables_is_cited():
+    from minignn.edm import PUBLISHED_QM9
+
+    text = cells("diffusion", "markdown")
+    models = [name for name in PUBLISHED_QM9 if name != "data"]
+    assert set(models) <= set(TABLE_MODELS), f"a new published row needs a citation: {set(models) - set(TABLE_MODELS)}"
+    missing = [name for name in models if not cites_near(text, name, TABLE_MODELS[name])]
+    assert not missing, f"the diffusion chapter names these table rows without citing them: {missing}"
+    assert all(TABLE_MODELS[name] in bib_keys() for name in models)
+
+
+def test_every_row_of_the_qm7_comparison_is_cited():
+    text, code = cells("qm7", "markdown"), cells("qm7", "code")
+    rows = [line for c in nbformat.read(BOOK / "qm7.ipynb", as_version=4).cells if c.cell_type == "markdown"
+            for line in c.source.splitlines() if line.startswith("| ") and not line.startswith(("| model", "| ---"))]
+    assert len(rows) >= 3
+    assert all("{cite}" in row for row in rows), [row for row in rows if "{cite}" not in row]
+    for name in ("DTNN", "PaiNN"):
+        assert cites_near(text, name, TABLE_MODELS[name]), name
+    published = re.search(r"published = \{([^}]*)\}", code).group(1)  # the plotted rows: each one a row of the table
+    assert re.findall(r'"([^"(]+) \(', published) == ["KRR, CM eigenvalues", "NN, random CM", "DTNN"]
+
+
+def test_equivariance_shows_that_distances_are_not_enough_for_message_passing():
+    """Issue 19: the overstated sentence is gone, and a cell shows a pair that a distance-only MPNN cannot separate."""
+    text, code = cells("equivariance", "markdown"), cells("equivariance", "code")
+    assert "can tell any two conformers apart, *except* mirror images" not in text
+    assert "### Distances are not enough for message passing" in text
+    for key in ("pozdnyakov2020incompleteness", "pozdnyakov2022incompleteness", "li2023distance"):
+        assert key in text and key in bib_keys()
+    assert 'assert separated["lengths"] < 1e-12 < 1e-3 < separated["lengths + angles"]' in code
