@@ -11,7 +11,7 @@ A workshop participant runs it before the day.  Offline and in a few seconds it 
 and prints what is missing with the command that fixes it.  Exit status 0 when everything required is
 there (optional packages may be missing), 1 otherwise.
 
-Book: appendix "For teachers", section "Before the day".
+Book: chapter teachers, section "Before the day".
 """
 
 from __future__ import annotations
