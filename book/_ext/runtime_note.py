@@ -10,6 +10,15 @@ run that executed it, whichever is newer of
   the book from those outputs with execution off).
 
 A notebook with no measurement gets no note.
+
+The role ``{runtime}`book/qm7``` puts the same measured number anywhere else in the book ("about 95 s"): the
+schedules of the teachers' page use it.  The role leaves a placeholder node when the page is read and fills it
+in at ``doctree-resolved``, when every document has been read: during ``make book`` the notebooks execute while
+they are read, so the measurement of a chapter may not exist yet when the page that quotes it is parsed.  A
+chapter never measured reads "not measured yet (run ``make test``)"; a name that is not a notebook of the book
+is a warning (an error in CI, which builds with warnings as errors).  A page that uses the role is read again
+whenever a notebook it names is read again or ``runtime_note_file`` changes, so its numbers are never older
+than the chapters' own notes.
 """
 
 from __future__ import annotations
@@ -89,7 +98,75 @@ def add_note(app, doctree, docname) -> None:
         section.insert(1, note)
 
 
+# -- the role {runtime}`book/qm7` ---------------------------------------------------------------------
+class runtime_placeholder(nodes.Inline, nodes.TextElement):
+    """Where ``{runtime}`<docname>``` was written; replaced by its text at ``doctree-resolved``."""
+
+
+def _references(env) -> dict:
+    """docname -> the notebooks whose runtime it quotes (kept in the environment, merged across processes)."""
+    if not hasattr(env, "runtime_role_references"):
+        env.runtime_role_references = {}
+    return env.runtime_role_references
+
+
+def runtime_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``{runtime}`book/qm7``` -> "about 95 s", the measured execution time of that notebook."""
+    target = text.strip()
+    node = runtime_placeholder(rawtext, "", target=target)
+    node.source, node.line = inliner.reporter.get_source_and_line(lineno)
+    env = getattr(inliner.document.settings, "env", None)
+    if env is not None:
+        _references(env).setdefault(env.docname, set()).add(target)
+        env.note_dependency(env.config.runtime_note_file)  # relative to the source folder: re-read when it changes
+    return [node], []
+
+
+def runtime_text(app, target: str) -> list[nodes.Node] | None:
+    """The nodes that replace ``{runtime}`target```, or None when ``target`` is not a notebook of the book."""
+    if target not in app.env.found_docs or not str(app.env.doc2path(target)).endswith(".ipynb"):
+        return None
+    measured = runtime_of(app, target)
+    if measured is None:
+        return [nodes.Text("not measured yet (run "), nodes.literal("make test", "make test"), nodes.Text(")")]
+    return [nodes.Text(f"about {about(measured[0])} s")]
+
+
+def resolve_runtimes(app, doctree, docname) -> None:
+    for node in list(doctree.findall(runtime_placeholder)):
+        target = node["target"]
+        replacement = runtime_text(app, target)
+        if replacement is None:
+            known = sorted(d for d in app.env.found_docs if str(app.env.doc2path(d)).endswith(".ipynb"))
+            logger.warning(f"runtime role: {target!r} is not a notebook of the book (one of: {', '.join(known)})",
+                           location=node, type="runtime_note", subtype="unknown_docname")
+            replacement = [nodes.literal(target, target)]
+        node.replace_self(replacement)
+
+
+def reread_quoting_pages(app, env, added, changed, removed) -> list[str]:
+    """Pages that quote a notebook read again in this build are read again too (their numbers change with it)."""
+    fresh = set(added) | set(changed)
+    return sorted(doc for doc, targets in _references(env).items() if targets & fresh or targets & set(removed))
+
+
+def purge_references(app, env, docname) -> None:
+    _references(env).pop(docname, None)
+
+
+def merge_references(app, env, docnames, other) -> None:
+    for docname in docnames:
+        if docname in _references(other):
+            _references(env)[docname] = _references(other)[docname]
+
+
 def setup(app):
     app.add_config_value("runtime_note_file", "_build/runtimes.json", "html")
     app.connect("doctree-resolved", add_note)
+    app.add_node(runtime_placeholder)
+    app.add_role("runtime", runtime_role)
+    app.connect("doctree-resolved", resolve_runtimes)
+    app.connect("env-get-outdated", reread_quoting_pages)
+    app.connect("env-purge-doc", purge_references)
+    app.connect("env-merge-info", merge_references)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
