@@ -511,7 +511,7 @@ class EDMTrainer:
     largest).  ``state_dict``/``save``/``load`` hold everything a run needs to continue bit-identically
     (weights, EMA, Adam, generator, step, the losses so far, the elapsed time).
 
-    Book: chapter diffusion, section "QM9"; appendix "Beyond the laptop".
+    Book: chapter diffusion, section "QM9"; chapter beyond_the_laptop, section "Many processes".
     """
 
     def __init__(self, model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 64, lr: float = 1e-3,

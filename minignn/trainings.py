@@ -24,7 +24,7 @@ the elapsed time (a busy machine gives other weights), and a resumed run continu
 Checkpoints hold tensors only and are mapped to the device of the run that reads them: a GPU run resumes on a
 CPU and the other way round.
 
-Book: appendix "Beyond the laptop".
+Book: chapter beyond_the_laptop, section "Many processes".
 """
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ def qm9_edm_main(argv=None) -> dict:
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} expected an integer >= 1, got {getattr(args, flag)}")
     owns_group = not torch.distributed.is_initialized()
-    molecules, text = qm9_subset(load_qm9().molecules, args.subset)  # the subset is checked before QM9 is read
+    molecules, text = qm9_subset(load_qm9().molecules, args.subset)
     if args.limit is not None:
         molecules = molecules.subset(torch.arange(min(args.limit, len(molecules))))
         text += f", the first {len(molecules)}"
