@@ -38,10 +38,10 @@ from pathlib import Path
 import torch
 
 from minignn.checkpoint import save_checkpoint
-from minignn.checks import check_int
+from minignn.checks import check_number
 from minignn.train import History, Trainer, TrainConfig, lr_factor
 
-__all__ = ["time_cosine", "fit_qm7", "qm9_subset", "limit_indices", "qm7_main", "qm9_edm_main", "COMMANDS"]
+__all__ = ["time_cosine", "fit_qm7", "qm9_subset", "qm7_main", "qm9_edm_main", "COMMANDS"]
 
 
 def time_cosine(optimizer, budget_s: float, warmup_steps: int, min_ratio: float = 0.01, *, clock=time.perf_counter,
@@ -70,6 +70,13 @@ def fit_qm7(trainer: Trainer, budget_s: float | None = None, log=None, warmup_ep
     ``warmup_epochs`` epochs; ``benchmarks/qm7.py``'s schedule) and the run stops when the budget is spent; without,
     the trainer's own step schedule runs to ``max_epochs``.  A trainer that was resumed continues its steps and its
     clock (the epochs' seconds in its history).  Returns the history."""
+    if not isinstance(trainer, Trainer):
+        raise ValueError(f"trainer expected a minignn.train.Trainer, got {type(trainer).__name__}")
+    if budget_s is not None:
+        budget_s = check_number(budget_s, "budget_s (None: train to max_epochs)", minimum=0, strict_minimum=True)
+    warmup_epochs = check_number(warmup_epochs, "warmup_epochs", minimum=0)
+    if log is not None and not callable(log):
+        raise ValueError(f"log expected a function log(text) or None, got {type(log).__name__}")
     h = trainer.history
     if budget_s is not None:
         before = float(sum(h.time_s))
@@ -90,7 +97,7 @@ def fit_qm7(trainer: Trainer, budget_s: float | None = None, log=None, warmup_ep
             return h
 
 
-def limit_indices(indices: torch.Tensor, limit: int | None) -> torch.Tensor:
+def _limit(indices: torch.Tensor, limit: int | None) -> torch.Tensor:
     """The entries of ``indices`` below ``limit`` (None: all): a split of the first ``limit`` molecules."""
     return indices if limit is None else indices[indices < limit]
 
@@ -156,7 +163,8 @@ def qm7_main(argv=None) -> dict:
     from minignn.datasets import load_qm7
     from minignn.painn import PaiNN, PaiNNConfig, save_pretrained
 
-    p = argparse.ArgumentParser(prog="python -m minignn.train qm7", description=qm7_main.__doc__.split(":", 1)[1].strip())
+    p = argparse.ArgumentParser(prog="python -m minignn.train qm7", description="PaiNN on QM7 atomization energies "
+                                "(benchmarks/qm7.py's model and training), on one process or as one rank of torchrun.")
     _common(p, batch_size=32)
     p.add_argument("--fold", type=int, default=0)
     p.add_argument("--folds", choices=["stratified", "file", "auto"], default="stratified")
@@ -176,7 +184,7 @@ def qm7_main(argv=None) -> dict:
     torch.manual_seed(args.seed)
     qm7 = load_qm7(folds=args.folds)
     n = len(qm7) if args.limit is None else min(args.limit, len(qm7))
-    train, val, test = (limit_indices(i, n) for i in qm7.split(args.fold))
+    train, val, test = (_limit(i, n) for i in qm7.split(args.fold))
     if len(val) == 0 or len(train) == 0:
         raise ValueError(f"--limit expected enough molecules for a training and a validation set, got {args.limit} "
                          f"(train {len(train)}, validation {len(val)})")
@@ -210,8 +218,7 @@ def qm7_main(argv=None) -> dict:
               f"{'' if args.limit is None else f', first {n}'}); PaiNN {sum(q.numel() for q in model.parameters())} "
               f"parameters; world_size={trainer.world_size} device={trainer.device}", flush=True)
     t0 = time.perf_counter()
-    h = fit_qm7(trainer, budget_s if args.budget_min is not None or args.epochs is None else None,
-                log=lambda text: print(text, flush=True))
+    h = fit_qm7(trainer, budget_s, log=lambda text: print(text, flush=True))
     seconds = time.perf_counter() - t0
     if trainer.best_state is not None:
         model.load_state_dict(trainer.best_state)
@@ -240,8 +247,10 @@ def qm9_edm_main(argv=None) -> dict:
     from minignn.datasets import load_qm9
     from minignn.edm import EDM, EDMConfig, EDMTrainer, save_edm
 
-    p = argparse.ArgumentParser(prog="python -m minignn.train qm9-edm",
-                                description=qm9_edm_main.__doc__.split(":", 1)[1].strip())
+    p = argparse.ArgumentParser(prog="python -m minignn.train qm9-edm", description="The EDM diffusion model on QM9 "
+                                "(benchmarks/qm9_diffusion.py's model and training), on one process or as one rank of "
+                                "torchrun.  An epoch is ceil(M / B) steps of B molecules drawn at random from the M of "
+                                "the subset.")
     _common(p, batch_size=64)
     p.add_argument("--subset", default="heavy8", help="'all' or 'heavyK': molecules with at most K heavy atoms")
     p.add_argument("--width", type=int, default=64)
