@@ -94,6 +94,8 @@ def fit_qm7(trainer: Trainer, budget_s: float | None = None, log=None, warmup_ep
         spent = budget_s is not None and trainer._all_reduce(float(time.perf_counter() - t0 >= budget_s),
                                                              torch.distributed.ReduceOp.MAX) > 0  # every rank agrees
         if h.stop_reason != "paused" or spent:
+            if spent and h.stop_reason == "paused":  # the budget ran out between two epochs
+                h.stop_reason = "time_budget"
             return h
 
 
