@@ -66,6 +66,16 @@ def test_two_gloo_ranks_end_with_equal_weights_that_match_one_process(tmp_path, 
         assert ema.shape == raw.shape and not torch.equal(ema, raw)  # an average, not a copy
 
 
+@pytest.mark.parametrize("args", [QM7, EDM], ids=["qm7", "qm9-edm"])
+def test_with_a_time_budget_the_ranks_agree_on_the_clock(tmp_path, args):
+    """With --budget-min the learning rate follows the elapsed time and the run stops when it is spent: the ranks
+    take the largest of their clocks, so they keep equal weights and stop at the same step."""
+    out = torchrun([*args, "--budget-min", "0.04", "--weights-out", str(tmp_path / "rank{rank}.pt")])
+    r0, r1 = (weights(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert all(torch.equal(r0[k], r1[k]) for k in r0)
+    assert "time_budget" in out or args[0] == "qm9-edm"
+
+
 def run_until_held(args, step):
     """Start a one-process run that holds after optimizer step ``step``, then kill it with SIGKILL (kill -9)."""
     cmd = [sys.executable, "-m", "minignn.train", *args, "--hold-after-steps", str(step)]
