@@ -121,7 +121,8 @@ def _common(p: argparse.ArgumentParser, batch_size: int) -> None:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="under torchrun with cuda: rank r on cuda:LOCAL_RANK")
     p.add_argument("--epochs", type=int, default=None, help="epochs to train (the learning rate follows the steps)")
     p.add_argument("--budget-min", type=float, default=None,
-                   help="wall-clock budget in minutes (alone: the learning rate follows the elapsed time)")
+                   help="wall-clock budget in minutes; the learning rate then follows the elapsed time (qm9-edm with "
+                        "--epochs: the further of the steps and the time)")
     p.add_argument("--batch-size", type=int, default=batch_size, help="the global batch, split over the ranks")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N molecules (smoke runs)")
     p.add_argument("--checkpoint", default=None, metavar="PATH", help="resumable state, written during the run")
