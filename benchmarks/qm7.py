@@ -12,7 +12,8 @@ fold rule and seed, the indices and their sha256), so the model is always scored
 test molecules.  The model is :class:`minignn.painn.PaiNN` on radius
 graphs (``--cutoff`` Angstrom) trained by :class:`minignn.train.Trainer` (composition baseline,
 standardised residual, AdamW, L1 loss) with a learning rate that follows a cosine of the
-*elapsed wall-clock time* over the budget (the number of epochs the budget allows is unknown
+*elapsed wall-clock time* over the budget (:func:`minignn.trainings.fit_qm7`, the training of
+``python -m minignn.train qm7``, which also runs under ``torchrun``) (the number of epochs the budget allows is unknown
 on a shared machine).  The weights of the best validation epoch are evaluated once on the test
 fold.  Baselines on the same split: the training mean, the per-atom linear fit, and kernel
 ridge regression with a Laplacian kernel on sorted Coulomb matrices (hyperparameters chosen
@@ -41,7 +42,8 @@ from minignn import results
 from minignn.baselines import composition_baseline, fit_kernel_ridge, mean_baseline, sorted_coulomb_features
 from minignn.datasets import load_qm7
 from minignn.painn import PaiNN, PaiNNConfig, load_pretrained, qm7_checkpoint_path, save_pretrained
-from minignn.train import Trainer, TrainConfig, lr_factor
+from minignn.train import Trainer, TrainConfig
+from minignn.trainings import fit_qm7
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- qm7:begin -->", "<!-- qm7:end -->"
@@ -49,19 +51,6 @@ BEGIN, END = "<!-- qm7:begin -->", "<!-- qm7:end -->"
 
 def log(*args) -> None:
     print(f"[{datetime.datetime.now():%H:%M:%S}]", *args, flush=True)
-
-
-
-
-def time_cosine(optimizer, budget_s: float, warmup_steps: int, min_ratio: float = 0.01):
-    """LambdaLR: linear warmup over steps, then a cosine of elapsed wall-clock time / budget."""
-    start = time.perf_counter()
-
-    def factor(step: int) -> float:
-        elapsed_s = time.perf_counter() - start
-        return lr_factor(step, warmup_steps=warmup_steps, elapsed_s=elapsed_s, budget_s=budget_s, min_ratio=min_ratio)
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def mae(a, b) -> float:
@@ -179,15 +168,10 @@ def main(argv=None) -> dict:
                       progress=False)
     trainer = Trainer(model, pick(train), pick(val), cfg)
     t0 = time.perf_counter()
-    trainer.scheduler = time_cosine(trainer.optimizer, budget_s, warmup_steps=2 * len(trainer.loader))
     load_start = os.getloadavg()[0]
-    while True:  # one epoch per call, to log progress; the Trainer stops mid-epoch at the budget
-        trainer.config.max_time_s = max(1.0, budget_s - (time.perf_counter() - t0))
-        h = trainer.fit(epochs=1)
-        log(f"epoch {h.epoch[-1]:4d}  train loss {h.train_loss[-1]:.4f}  val MAE {h.val_mae[-1]:7.3f}  "
-            f"lr {h.lr[-1]:.2e}  {h.time_s[-1]:.1f} s")
-        if h.stop_reason != "paused" or time.perf_counter() - t0 >= budget_s:
-            break
+    # one epoch per call, logged; the learning rate follows the elapsed time; the Trainer stops mid-epoch at the
+    # budget (the training of `python -m minignn.train qm7 --budget-min ...`, minignn.trainings.fit_qm7)
+    h = fit_qm7(trainer, budget_s, log=log)
     train_time = time.perf_counter() - t0
     load_end = os.getloadavg()[0]
     stop_reason = "time_budget" if h.stop_reason in ("paused", "time_budget") else h.stop_reason

@@ -15,6 +15,7 @@ Equivariance        ``geometry``, ``testing``, ``spherical``, ``radial``, ``equi
 QM7                 ``datasets``, ``units``, ``viewer``, ``train``, ``baselines``, ``checkpoint``, ``painn``
 Diffusion models    ``schedules``, ``diffusion``, ``toy``, ``edm``, ``metrics``, ``bond_tables``
 All chapters        ``checks`` (plain arguments: sizes, counts, numbers and flags)
+Beyond the laptop   ``trainings`` (``python -m minignn.train qm7`` / ``qm9-edm``: one GPU, torchrun)
 ==================  ==========================================================
 """
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from minignn.checkpoint import CHECKPOINT_DIR, load_checkpoint, load_weights, save_checkpoint
@@ -49,10 +50,10 @@ from minignn.graph import check_edge_index
 from minignn.invariants import edge_vectors
 from minignn.neighbours import fully_connected
 from minignn.radial import GaussianBasis
-from minignn.train import lr_factor
+from minignn.train import init_distributed, lr_factor
 
 __all__ = ["EDMConfig", "EDM", "AtomCountDistribution", "remove_com", "encode", "edm_loss", "sample_molecules",
-           "train_edm", "TrainLog", "save_edm", "load_edm", "qm9_checkpoint_path", "SAMPLERS", "PUBLISHED_QM9",
+           "train_edm", "TrainLog", "EDMTrainer", "save_edm", "load_edm", "qm9_checkpoint_path", "SAMPLERS", "PUBLISHED_QM9",
            "PUBLISHED_COMPUTE", "draw_times", "bond_classes"]
 
 FORMAT = "minignn.edm/1"
@@ -474,12 +475,246 @@ class TrainLog(NamedTuple):
     ema: nn.Module | None
 
 
+#: The format of :class:`EDMTrainer` checkpoints (resumable runs; :func:`save_edm` files are the finished models).
+TRAIN_STATE_FORMAT = "minignn.edm-train/1"
+
+
+class _EDMLoss(nn.Module):
+    """:func:`edm_loss` of an EDM as a module: DistributedDataParallel arms its gradient all-reduce in ``forward``."""
+
+    def __init__(self, model: EDM):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pos, h, batch, t, noise, edge_index, bonds, time_sampling, bond_weight):
+        return edm_loss(self.model, pos, h, batch, t=t, noise=noise, edge_index=edge_index, time_sampling=time_sampling,
+                        bonds=bonds, bond_weight=bond_weight)
+
+
+class EDMTrainer:
+    r"""The training loop of :func:`train_edm` and of ``python -m minignn.train qm9-edm``: one process, or one rank of
+    ``torchrun`` (DistributedDataParallel, gloo on CPU, nccl on CUDA).
+
+    Step :math:`s`: the learning rate is ``lr`` times :func:`minignn.train.lr_factor` (warmup over ``warmup_steps``,
+    cosine to lr / 100 over :math:`p = \max(s / \text{steps}, t / t_{budget})`); a global batch of ``batch_size``
+    molecules is drawn with replacement from ``generator``, then one time per molecule and the noise of every atom
+    (in that order, the order in which :func:`edm_loss` draws them); Adam steps on :func:`edm_loss`, the gradient
+    clipped to ``clip_grad_norm``; the EMA of the weights follows.
+
+    Under DDP every rank draws the same global batch, times and noise (one generator, seeded alike) and computes
+    the loss of its shard, the molecules at positions ``rank, rank + W, ...`` of the batch, weighted by
+    :math:`W\, N_r / N` (:math:`N_r` of the batch's :math:`N` atoms are the shard's), so that DDP's average of the
+    gradients is the gradient of the loss of the whole batch: a step equals the one-process step on the same
+    batch (to rounding).  With a bond head its cross-entropy is weighted by the shard's atoms as well (not its
+    edges): close to, not equal to, the one-process step.  The weights, the EMA and the generator stay equal on
+    every rank; only rank 0 prints and writes; with a time budget the ranks agree on the elapsed time (the
+    largest).  ``state_dict``/``save``/``load`` hold everything a run needs to continue bit-identically
+    (weights, EMA, Adam, generator, step, the losses so far, the elapsed time).
+
+    Book: chapter diffusion, section "QM9"; chapter beyond_the_laptop, section "Many processes".
+    """
+
+    def __init__(self, model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 64, lr: float = 1e-3,
+                 generator: torch.Generator | None = None, time_budget_s: float | None = None,
+                 ema_decay: float | None = 0.999, clip_grad_norm: float | None = 2.0, warmup_steps: int = 100,
+                 time_sampling: str = "uniform", bond_weight: float = 1.0, device="cpu", distributed: bool = False):
+        if not isinstance(model, EDM):
+            raise ValueError(f"model must be an EDM, got {type(model).__name__}")
+        if not isinstance(molecules, MoleculeSet) or len(molecules) == 0:
+            raise ValueError(f"molecules must be a non-empty MoleculeSet, got {type(molecules).__name__}")
+        self.steps = check_int(steps, "steps", minimum=1)
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.lr = check_number(lr, "lr", minimum=0, strict_minimum=True)
+        if time_budget_s is not None:
+            check_number(time_budget_s, "time_budget_s (None: no budget)", minimum=0, strict_minimum=True)
+        if ema_decay is not None:
+            ema_decay = check_number(ema_decay, "ema_decay (None: no EMA)", minimum=0, maximum=1)
+        if clip_grad_norm is not None:  # a negative norm would flip the gradients
+            clip_grad_norm = check_number(clip_grad_norm, "clip_grad_norm (None: no clipping)", minimum=0,
+                                          strict_minimum=True)
+        self.warmup_steps = check_int(warmup_steps, "warmup_steps")
+        if time_sampling not in TIME_SAMPLINGS:
+            raise ValueError(f"time_sampling must be one of {TIME_SAMPLINGS}, got {time_sampling!r}")
+        self.bond_weight = check_number(bond_weight, "bond_weight", minimum=0)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator (or None), got {type(generator).__name__}")
+        self.rank, self.world_size, self.device = (init_distributed(device) if check_bool(distributed, "distributed")
+                                                   else (0, 1, torch.device(device)))
+        if self.batch_size % self.world_size:
+            raise ValueError(f"batch_size (the global batch) must be a multiple of the number of ranks "
+                             f"({self.world_size}), got {self.batch_size}")
+        self.model, self.molecules, self.generator = model.to(self.device), molecules, generator
+        self.time_budget_s, self.clip_grad_norm, self.time_sampling = time_budget_s, clip_grad_norm, time_sampling
+        self.dtype = next(model.parameters()).dtype
+        self.pos_all, self.h_all, _ = encode(molecules, model.atom_types, model.config.type_scale, self.dtype)
+        self.bond_table = bond_classes(molecules) if model.bond_head is not None else None
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
+        self.ema = None
+        if ema_decay is not None:
+            self.ema = torch.optim.swa_utils.AveragedModel(
+                model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay))
+        self.net = _EDMLoss(model)
+        if self.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.net, device_ids=ids)
+        self.step, self.losses, self.elapsed_s = 0, [], 0.0
+
+    def _agree(self, value: float) -> float:
+        """The largest ``value`` over the ranks (every rank must call it)."""
+        if self.world_size == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return float(t)
+
+    def _batch(self, idx: Tensor):
+        """The global batch ``idx`` [B]: this rank's atoms, batch vector, complete graphs, bond classes, times and
+        noise (times and noise drawn for the whole batch, then cut)."""
+        counts = self.molecules.num_atoms[idx]  # [B] atoms per molecule of the global batch
+        B, W = len(idx), self.world_size
+        batch = torch.repeat_interleave(torch.arange(B), counts)
+        t = draw_times(B, self.time_sampling, self.generator, self.dtype)  # [B], as edm_loss draws it
+        noise = remove_com(torch.randn(int(counts.sum()), 3 + self.model.num_types, generator=self.generator,
+                                       dtype=self.dtype), batch, B)  # [N, 3 + K], as edm_loss draws it
+        if W > 1:  # the shard: molecules rank, rank + W, ... of the batch
+            first = counts.cumsum(0) - counts
+            mine = torch.arange(self.rank, B, W)
+            rows = torch.repeat_interleave(first[mine] - (counts[mine].cumsum(0) - counts[mine]), counts[mine])
+            rows = rows + torch.arange(int(counts[mine].sum()))
+            idx, t, noise, total = idx[mine], t[mine], noise[rows], int(counts.sum())
+            counts = counts[mine]
+            batch = torch.repeat_interleave(torch.arange(len(idx)), counts)
+        c, ptr = counts, self.molecules.ptr
+        atoms = torch.repeat_interleave(ptr[idx] - (c.cumsum(0) - c), c) + torch.arange(int(c.sum()))
+        edge_index = fully_connected(c)
+        bonds = None
+        if self.bond_table is not None:  # the bond class of each edge, looked up in its molecule's n x n table
+            table, offsets = self.bond_table
+            first = (c.cumsum(0) - c)[batch]  # first atom of each atom's molecule in the batch
+            src, dst = edge_index
+            mol = batch[src]
+            bonds = table[offsets[idx[mol]] + (src - first[src]) * c[mol] + (dst - first[dst])].long()
+        weight = W * int(c.sum()) / total if W > 1 else None
+        dev = self.device
+        return (self.pos_all[atoms].to(dev), self.h_all[atoms].to(dev), batch.to(dev), t.to(dev), noise.to(dev),
+                edge_index.to(dev), None if bonds is None else bonds.to(dev)), weight
+
+    def train_step(self, idx: Tensor) -> float:
+        """One optimizer step on the global batch ``idx`` (molecule indices, [B]); returns its loss."""
+        inputs, weight = self._batch(idx)
+        loss = self.net(*inputs, self.time_sampling, self.bond_weight)
+        if weight is not None:
+            loss = loss * weight  # DDP averages over the ranks: the gradient of the whole batch's loss
+        self.optimizer.zero_grad()
+        loss.backward()
+        if self.clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        if weight is None:
+            return loss.item()
+        total = loss.detach().double().reshape(1)
+        dist.all_reduce(total)
+        return float(total) / self.world_size
+
+    def run(self, until: int | None = None, log_every: int = 0,
+            on_log: Callable[[int, float, EDM], None] | None = None, checkpoint=None, checkpoint_every: int = 0,
+            on_step: Callable[[int], None] | None = None) -> TrainLog:
+        """Train until step ``until`` (default ``steps``) or the time budget; returns this call's :class:`TrainLog`.
+
+        ``log_every``: print the mean loss every so many steps (rank 0) and call ``on_log(steps_done, seconds,
+        model_to_sample)`` (every rank); ``checkpoint``, ``checkpoint_every``: :meth:`save` every so many steps and
+        at the end; ``on_step(step)``: called after every step."""
+        until = self.steps if until is None else min(self.steps, check_int(until, "until"))
+        log_every, checkpoint_every = check_int(log_every, "log_every"), check_int(checkpoint_every, "checkpoint_every")
+        if on_log is not None and not callable(on_log):
+            raise ValueError(f"on_log must be a function (steps, seconds, model) or None, got {type(on_log).__name__}")
+        lr, losses, start, before = self.lr, [], time.perf_counter(), self.elapsed_s
+        while self.step < until:
+            elapsed = before + time.perf_counter() - start
+            if self.time_budget_s is not None:
+                elapsed = self._agree(elapsed)
+                if elapsed >= self.time_budget_s:
+                    break
+            factor = lr_factor(self.step, warmup_steps=self.warmup_steps, total_steps=self.steps, elapsed_s=elapsed,
+                               budget_s=self.time_budget_s, min_ratio=0.01)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr * factor
+            idx = torch.randint(len(self.molecules), (self.batch_size,), generator=self.generator)
+            losses.append(self.train_step(idx))
+            self.losses.append(losses[-1])
+            self.step += 1
+            if log_every and len(losses) % log_every == 0:
+                recent = sum(losses[-log_every:]) / len(losses[-log_every:])
+                if self.rank == 0:
+                    print(f"step {len(losses):6d}  loss {recent:.4f}  lr {lr * factor:.2e}  "
+                          f"{time.perf_counter() - start:7.1f} s", flush=True)
+                if on_log is not None:
+                    on_log(len(losses), time.perf_counter() - start, self.model if self.ema is None else self.ema.module)
+            if checkpoint is not None and checkpoint_every and self.step % checkpoint_every == 0:
+                self.elapsed_s = before + time.perf_counter() - start
+                self.save(checkpoint)
+            if on_step is not None:
+                on_step(self.step)
+        seconds = time.perf_counter() - start
+        self.elapsed_s = before + seconds
+        if checkpoint is not None:
+            self.save(checkpoint)
+        return TrainLog(losses, seconds, None if self.ema is None else self.ema.module)
+
+    def state_dict(self) -> dict:
+        """Everything a run needs to continue (``weights_only``-loadable): format ``minignn.edm-train/1``."""
+        return {"format": TRAIN_STATE_FORMAT, "config": asdict(self.model.config) | {"elements": list(self.model.config.elements)},
+                "atom_count_histogram": self.model.atom_counts.histogram.clone(), "model": self.model.state_dict(),
+                "ema": None if self.ema is None else self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": None if self.generator is None else self.generator.get_state(),
+                "torch_rng": torch.get_rng_state(), "step": self.step, "losses": list(self.losses),
+                "elapsed_s": self.elapsed_s, "settings": self._settings()}
+
+    def _settings(self) -> dict:
+        return {"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "num_molecules": len(self.molecules),
+                "time_sampling": self.time_sampling, "dtype": str(self.dtype).replace("torch.", "")}
+
+    def save(self, path) -> None:
+        """An atomic checkpoint written by rank 0 (the other ranks wait for it)."""
+        if self.rank == 0:
+            save_checkpoint(path, self.state_dict())
+        if self.world_size > 1:
+            dist.barrier()
+
+    def load(self, path) -> "EDMTrainer":
+        """Continue from a :meth:`save` file, written on any device (tensors are mapped to this trainer's).  A file
+        of another run (other settings, other model) raises ValueError naming what differs."""
+        state = load_checkpoint(path, map_location=self.device, format=TRAIN_STATE_FORMAT, kind="EDM training",
+                                keys=("model", "ema", "optimizer", "generator", "torch_rng", "step", "losses",
+                                      "elapsed_s", "settings"))
+        ours = self._settings()
+        theirs = state["settings"] if isinstance(state["settings"], dict) else {}
+        differ = {k: (theirs.get(k), v) for k, v in ours.items() if theirs.get(k) != v}
+        if differ:
+            raise ValueError(f"{path} is a checkpoint of another run: " + ", ".join(
+                f"{k} expected {new!r} (this run), got {old!r} (the checkpoint)" for k, (old, new) in differ.items()))
+        load_weights(self.model, state["model"], path, "EDM")
+        if (state["ema"] is None) != (self.ema is None):
+            raise ValueError(f"{path}: ema expected {'an EMA' if self.ema is not None else 'none'}, got "
+                             f"{'none' if state['ema'] is None else 'an EMA'} in the checkpoint")
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.generator is not None and state["generator"] is not None:
+            self.generator.set_state(state["generator"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        self.step, self.losses, self.elapsed_s = int(state["step"]), list(state["losses"]), float(state["elapsed_s"])
+        return self
+
+
 def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 64, lr: float = 1e-3,
               generator: torch.Generator | None = None, time_budget_s: float | None = None, ema_decay: float | None = 0.999,
               clip_grad_norm: float | None = 2.0, warmup_steps: int = 100, log_every: int = 0,
               time_sampling: str = "uniform", bond_weight: float = 1.0, compile: bool = False,
               on_log: Callable[[int, float, EDM], None] | None = None) -> TrainLog:
-    """Minimise :func:`edm_loss` with Adam on random batches of ``molecules``.
+    """Minimise :func:`edm_loss` with Adam on random batches of ``molecules`` (one process: :class:`EDMTrainer`).
 
     Learning rate: linear warmup over ``warmup_steps``, then a cosine from ``lr`` to lr / 100 over the progress
     p = max(step / steps, elapsed / time_budget_s).  Stops after ``steps`` steps or the time budget.
@@ -494,82 +729,20 @@ def train_edm(model: EDM, molecules: MoleculeSet, steps: int, batch_size: int = 
     Returns: a :class:`TrainLog`.
     Book: chapter diffusion, section "QM9".
     """
-    if not isinstance(model, EDM):
-        raise ValueError(f"model must be an EDM, got {type(model).__name__}")
-    if not isinstance(molecules, MoleculeSet) or len(molecules) == 0:
-        raise ValueError(f"molecules must be a non-empty MoleculeSet, got {type(molecules).__name__}")
-    steps = check_int(steps, "steps", minimum=1)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    lr = check_number(lr, "lr", minimum=0, strict_minimum=True)
-    if time_budget_s is not None:
-        check_number(time_budget_s, "time_budget_s (None: no budget)", minimum=0, strict_minimum=True)
-    if ema_decay is not None:
-        ema_decay = check_number(ema_decay, "ema_decay (None: no EMA)", minimum=0, maximum=1)
-    if clip_grad_norm is not None:  # a negative norm would flip the gradients
-        clip_grad_norm = check_number(clip_grad_norm, "clip_grad_norm (None: no clipping)", minimum=0, strict_minimum=True)
-    warmup_steps, log_every = check_int(warmup_steps, "warmup_steps"), check_int(log_every, "log_every")
-    if time_sampling not in TIME_SAMPLINGS:
-        raise ValueError(f"time_sampling must be one of {TIME_SAMPLINGS}, got {time_sampling!r}")
-    bond_weight, compile = check_number(bond_weight, "bond_weight", minimum=0), check_bool(compile, "compile")
+    log_every = check_int(log_every, "log_every")
+    compile = check_bool(compile, "compile")
     if on_log is not None and not callable(on_log):
         raise ValueError(f"on_log must be a function (steps, seconds, model) or None, got {type(on_log).__name__}")
-    pos_all, h_all, _ = encode(molecules, model.atom_types, model.config.type_scale, next(model.parameters()).dtype)
-    bond_table = bond_classes(molecules) if model.bond_head is not None else None
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    ema = None
-    if ema_decay is not None:
-        ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay))
+    device = next(model.parameters()).device if isinstance(model, EDM) else "cpu"
+    trainer = EDMTrainer(model, molecules, steps, batch_size, lr, generator, time_budget_s, ema_decay, clip_grad_norm,
+                         warmup_steps, time_sampling, bond_weight, device=device)
     if compile:  # an instance attribute shadows the method while training; the EMA copy was made above
         model.egnn.propagate = torch.compile(model.egnn.propagate, dynamic=True)
     try:
-        return _train_loop(model, molecules, steps, batch_size, lr, generator, time_budget_s, ema, clip_grad_norm,
-                           warmup_steps, log_every, time_sampling, bond_weight, optimizer, pos_all, h_all, bond_table,
-                           on_log)
+        return trainer.run(log_every=log_every, on_log=on_log)
     finally:
         if compile:
             del model.egnn.propagate
-
-
-def _train_loop(model, molecules, steps, batch_size, lr, generator, time_budget_s, ema, clip_grad_norm, warmup_steps,
-                log_every, time_sampling, bond_weight, optimizer, pos_all, h_all, bond_table, on_log=None) -> TrainLog:
-    ptr, counts = molecules.ptr, molecules.num_atoms
-    losses, start = [], time.perf_counter()
-    for step in range(steps):
-        elapsed = time.perf_counter() - start
-        if time_budget_s is not None and elapsed >= time_budget_s:
-            break
-        factor = lr_factor(step, warmup_steps=warmup_steps, total_steps=steps, elapsed_s=elapsed, budget_s=time_budget_s,
-                           min_ratio=0.01)
-        for group in optimizer.param_groups:
-            group["lr"] = lr * factor
-        idx = torch.randint(len(molecules), (batch_size,), generator=generator)
-        c = counts[idx]
-        batch = torch.repeat_interleave(torch.arange(batch_size), c)
-        atoms = torch.repeat_interleave(ptr[idx] - (c.cumsum(0) - c), c) + torch.arange(int(c.sum()))
-        edge_index = fully_connected(c)
-        bonds = None
-        if bond_table is not None:  # the bond class of each edge, looked up in its molecule's n x n table
-            table, offsets = bond_table
-            first = (c.cumsum(0) - c)[batch]  # first atom of each atom's molecule in the batch
-            src, dst = edge_index
-            mol = batch[src]
-            bonds = table[offsets[idx[mol]] + (src - first[src]) * c[mol] + (dst - first[dst])].long()
-        loss = edm_loss(model, pos_all[atoms], h_all[atoms], batch, generator=generator, edge_index=edge_index,
-                        time_sampling=time_sampling, bonds=bonds, bond_weight=bond_weight)
-        optimizer.zero_grad()
-        loss.backward()
-        if clip_grad_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-        optimizer.step()
-        if ema is not None:
-            ema.update_parameters(model)
-        losses.append(loss.item())
-        if log_every and (step + 1) % log_every == 0:
-            recent = sum(losses[-log_every:]) / len(losses[-log_every:])
-            print(f"step {step + 1:6d}  loss {recent:.4f}  lr {lr * factor:.2e}  {time.perf_counter() - start:7.1f} s", flush=True)
-            if on_log is not None:
-                on_log(step + 1, time.perf_counter() - start, model if ema is None else ema.module)
-    return TrainLog(losses, time.perf_counter() - start, None if ema is None else ema.module)
 
 
 def save_edm(path, model: EDM, info: dict | None = None) -> Path:

@@ -18,7 +18,8 @@ residual :math:`f_\theta`; :class:`Trainer` adds back baseline, :math:`\mu` and 
 ``DistributedDataParallel`` and each rank takes an equal, disjoint shard of every global batch.
 DDP averages the gradients over ranks, so a step equals a single-process step on the global
 batch.  Only rank 0 prints and writes checkpoints.  Command line (same under torchrun):
-``python -m minignn.train --dataset synthetic --epochs 3 --device cpu``.
+``python -m minignn.train --dataset synthetic --epochs 3 --device cpu``; the book's two trainings,
+``python -m minignn.train qm7 ...`` and ``python -m minignn.train qm9-edm ...``, are :mod:`minignn.trainings`.
 
 Book: chapter qm7, section "A network with scalar and vector features".
 """
@@ -317,12 +318,14 @@ def _rng_state() -> dict:
 
 
 def _set_rng_state(s: dict) -> None:
-    torch.set_rng_state(s["torch"])
-    if s["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(s["cuda"])
+    """Restore :func:`_rng_state`; the states are CPU tensors wherever the checkpoint was mapped (a GPU run resumes
+    on a CPU and the other way round; CUDA states are restored only where CUDA is)."""
+    torch.set_rng_state(s["torch"].cpu())
+    if s["cuda"] and torch.cuda.is_available() and len(s["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([state.cpu() for state in s["cuda"]])
     random.setstate((s["python"][0], tuple(s["python"][1]), s["python"][2]))
     name, keys, *rest = s["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), *rest))
 
 
 def init_distributed(device: str = "cpu") -> tuple[int, int, torch.device]:
@@ -555,9 +558,24 @@ class TypeMPNN(nn.Module):
         return self.mpnn(self.embed(x), edge_index, batch=batch, num_graphs=num_graphs).reshape(-1)
 
 
-def main(argv=None) -> History:
-    """``python -m minignn.train --help``; runs unchanged under ``torchrun --nproc_per_node=N -m minignn.train``."""
-    p = argparse.ArgumentParser(prog="python -m minignn.train", description="Train an MPNN (one process or torchrun).")
+def main(argv=None):
+    """``python -m minignn.train --help``; runs unchanged under ``torchrun --nproc_per_node=N -m minignn.train``.
+
+    ``python -m minignn.train qm7 ...`` and ``python -m minignn.train qm9-edm ...`` train the book's two models
+    (:mod:`minignn.trainings`, which returns a dict of the run); otherwise the synthetic example (returns its
+    :class:`History`)."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-"):
+        from minignn.trainings import COMMANDS
+
+        if argv[0] not in COMMANDS:
+            raise SystemExit(f"python -m minignn.train: command expected one of {sorted(COMMANDS)} (or options of the "
+                             f"synthetic example, --help), got {argv[0]!r}")
+        return COMMANDS[argv[0]](argv[1:])
+    p = argparse.ArgumentParser(prog="python -m minignn.train", description="Train an MPNN (one process or torchrun); "
+                                "the book's trainings: `python -m minignn.train qm7 --help`, `... qm9-edm --help`.")
     p.add_argument("--dataset", choices=["synthetic"], default="synthetic")
     p.add_argument("--num-graphs", type=int, default=512)
     p.add_argument("--epochs", type=int, default=3)

@@ -15,7 +15,7 @@ import torch
 from bad_input_support import bad, finite, good
 from minignn import baselines as bl
 from minignn import diffusion as df
-from minignn import edm, equivariant as eq, mpnn, painn, toy, train
+from minignn import edm, equivariant as eq, mpnn, painn, toy, train, trainings
 from minignn.datasets import QM9_TYPES, MoleculeSet
 from minignn.graph import Graph
 from minignn.neighbours import fully_connected
@@ -61,6 +61,13 @@ def encoded():
 def edm_model(**kw):
     torch.manual_seed(0)
     return edm.EDM(edm.EDMConfig(width=8, layers=1, **kw), torch.tensor([3, 5]))
+
+
+def edm_trainer_of_another_run(tmp):
+    """Resume an EDMTrainer of batch 2 from the checkpoint of a run of batch 1."""
+    first = edm.EDMTrainer(edm_model(), tiny_molecules(), 1, batch_size=1, generator=torch.Generator().manual_seed(0))
+    first.run(checkpoint=tmp / "run.pt")
+    edm.EDMTrainer(edm_model(), tiny_molecules(), 1, batch_size=2, generator=torch.Generator()).load(tmp / "run.pt")
 
 
 def pretrained():
@@ -222,6 +229,17 @@ CASES = [
     bad(train.synthetic_graphs, "size", "num_types", lambda: train.synthetic_graphs(2, num_types=0)),
     bad(train.TypeMPNN, "dtype", "x", lambda: train.TypeMPNN(2)(torch.zeros(3), E3)),
     bad(train.TypeMPNN, "range", "node types", lambda: train.TypeMPNN(2)(torch.tensor([0, 1, 2]), E3)),
+    bad(trainings.time_cosine, "range", "budget_s", lambda: trainings.time_cosine(
+        torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), budget_s=0.0, warmup_steps=1)),
+    bad(trainings.fit_qm7, "dtype", "trainer", lambda: trainings.fit_qm7(train.TypeMPNN(2))),
+    bad(trainings.fit_qm7, "range", "budget_s", lambda: trainings.fit_qm7(trainer([1.0, 2.0]), budget_s=-1.0)),
+    bad(trainings.qm9_subset, "option", "--subset", lambda: trainings.qm9_subset(tiny_molecules(), "heavy10")),
+    good(trainings.qm9_subset, "valid", lambda: trainings.qm9_subset(tiny_molecules(), "heavy1")[0],
+         lambda r: len(r) == 2),
+    bad(trainings.qm7_main, "size", "--limit", lambda: trainings.qm7_main(["--limit", "0", "--epochs", "1"])),
+    bad(trainings.qm7_main, "file", "--resume", lambda: trainings.qm7_main(["--epochs", "1", "--resume"])),
+    bad(trainings.qm9_edm_main, "size", "--batch-size", lambda: trainings.qm9_edm_main(["--batch-size", "-2"])),
+    bad(trainings.qm9_edm_main, "nan", "--budget-min", lambda: trainings.qm9_edm_main(["--budget-min", "nan"])),
     bad(train.main, "size", "max_epochs", lambda: train.main(["--epochs", "0", "--num-graphs", "8", "--no-progress"])),
     # -- minignn.baselines -------------------------------------------------------------------------------------------
     bad(bl.mean_baseline, "size", "num_predictions", lambda: bl.mean_baseline(torch.ones(2), 2.5)),
@@ -347,6 +365,14 @@ CASES = [
     good(edm.TrainLog, "valid", lambda: edm.train_edm(edm_model(), tiny_molecules(), steps=np.int64(1), batch_size=2,
                                                       ema_decay=None, warmup_steps=0),
          lambda r: isinstance(r, edm.TrainLog) and len(r.losses) == 1 and math.isfinite(r.losses[0])),
+    bad(edm.EDMTrainer, "size", "batch_size", lambda: edm.EDMTrainer(edm_model(), tiny_molecules(), 1, batch_size=0)),
+    bad(edm.EDMTrainer, "option", "time_sampling", lambda: edm.EDMTrainer(edm_model(), tiny_molecules(), 1,
+                                                                          time_sampling="beta")),
+    bad(edm.EDMTrainer, "dtype", "generator", lambda: edm.EDMTrainer(edm_model(), tiny_molecules(), 1, generator=0)),
+    bad(edm.EDMTrainer, "file", "batch_size expected 2", lambda tmp: edm_trainer_of_another_run(tmp)),
+    good(edm.EDMTrainer, "valid", lambda: edm.EDMTrainer(edm_model(), tiny_molecules(), np.int64(2), batch_size=2,
+                                                         generator=torch.Generator().manual_seed(0)).run(),
+         lambda r: len(r.losses) == 2 and all(math.isfinite(v) for v in r.losses)),
     bad(edm.save_edm, "dtype", "model", lambda tmp: edm.save_edm(tmp / "e.pt", mpnn.MPNN(2, 1))),
     good(edm.qm9_checkpoint_path, "file", edm.qm9_checkpoint_path, lambda r: r.name == "qm9_edm.pt"),
     bad(edm.draw_times, "size", "num", lambda: edm.draw_times(-1)),

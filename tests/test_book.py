@@ -122,14 +122,14 @@ def test_every_book_line_names_a_chapter_and_sections_that_exist():
     references separated by ``;``, or ``chapters a and b``): one format, and every heading exists in the book."""
     lines = list(book_lines())
     assert len(lines) > 100
-    fmt = re.compile(r'^Book: (chapter [a-z0-9]+(, sections? "[^"]+"( and "[^"]+")?)?|chapters [a-z0-9]+(, [a-z0-9]+)*'
-                     r' and [a-z0-9]+( \([^)]*\))?)(; chapter [a-z0-9]+(, sections? "[^"]+"( and "[^"]+")?)?)*\.$')
+    fmt = re.compile(r'^Book: (chapter [a-z0-9_]+(, sections? "[^"]+"( and "[^"]+")?)?|chapters [a-z0-9_]+(, [a-z0-9_]+)*'
+                     r' and [a-z0-9_]+( \([^)]*\))?)(; chapter [a-z0-9_]+(, sections? "[^"]+"( and "[^"]+")?)?)*\.$')
     bad = [f"{where}: {line}" for where, line in lines if not fmt.match(line)]
     assert not bad, "Book: lines in another format:\n" + "\n".join(bad)
     missing = []
     for where, line in lines:
         for ref in line[len("Book: "):].rstrip(".").split("; "):
-            chapters = re.findall(r"\b([a-z0-9]+)(?=,|$| and| \()", ref.split(", section")[0].replace("chapters ", "").replace("chapter ", ""))
+            chapters = re.findall(r"\b([a-z0-9_]+)(?=,|$| and| \()", ref.split(", section")[0].replace("chapters ", "").replace("chapter ", ""))
             for stem in chapters:
                 if not ((ROOT / "book" / f"{stem}.ipynb").is_file() or (ROOT / "book" / f"{stem}.md").is_file()):
                     missing.append(f"{where}: no chapter {stem!r}")
