@@ -274,9 +274,10 @@ class EDM(nn.Module):
 
         ``batch`` and ``edge_index`` are validated here, once; each call of ``f`` (hundreds per sample) trusts them."""
         n = batch.shape[0] if isinstance(batch, Tensor) else 0
-        placeholder = torch.zeros(n, 3, dtype=next(self.parameters()).dtype)
+        weight = next(self.parameters())
+        placeholder = torch.zeros(n, 3, dtype=weight.dtype, device=weight.device)
         _, _, edge_index, _, batch, num_graphs = self.check_inputs(
-            torch.zeros(n, self.num_types, dtype=placeholder.dtype), placeholder, edge_index, 0.0, batch)
+            torch.zeros(n, self.num_types, dtype=placeholder.dtype, device=placeholder.device), placeholder, edge_index, 0.0, batch)
 
         def f(x: Tensor, t: Tensor) -> Tensor:
             eps_pos, eps_h = self.eps(x[:, 3:], x[:, :3], edge_index, t, batch, num_graphs)
