@@ -35,7 +35,7 @@ from torch import Tensor
 from minignn.checks import check_int
 from minignn.irreps import Irrep, _change_of_basis
 
-__all__ = ["complex_clebsch_gordan", "clebsch_gordan", "selection_rule", "allowed"]
+__all__ = ["complex_clebsch_gordan", "clebsch_gordan", "cached_clebsch_gordan", "selection_rule", "allowed"]
 
 
 def _f(n: int) -> int:
@@ -112,6 +112,17 @@ def clebsch_gordan(l1: int, l2: int, l3: int, dtype: torch.dtype = torch.float64
     """
     l1, l2, l3 = check_int(l1, "l1"), check_int(l2, "l2"), check_int(l3, "l3")
     return _cg_real(l1, l2, l3).to(dtype=dtype, device=device, copy=True)
+
+
+@lru_cache(maxsize=None)
+def cached_clebsch_gordan(l1: int, l2: int, l3: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """:func:`clebsch_gordan` rounded once from float64 to ``dtype`` on ``device`` and shared: the layers' copy.
+
+    Layers read the coefficients through this cache instead of keeping buffers, so that a layer built in float32 and
+    converted with ``.double()`` still gets coefficients exact to float64 (a converted buffer would keep float32's
+    rounding).  The tensor is shared: do not modify it.
+    """
+    return _cg_real(l1, l2, l3).to(dtype=dtype, device=device)
 
 
 def allowed(l1: int, l2: int, l3: int) -> bool:
