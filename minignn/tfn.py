@@ -58,10 +58,21 @@ def edge_harmonics(pos: Tensor, edge_index: Tensor, l_max: int) -> tuple[Tensor,
     return spherical_harmonics(l_max, vec, normalization="component"), d
 
 
+class _NormalizedSiLU(nn.Module):
+    """SiLU scaled to unit second moment on N(0, 1) inputs (e3nn's ``normalize2mom``): signals keep their size."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return 1.6791767923989418 * torch.nn.functional.silu(x)
+
+
 def radial_mlp(num_basis: int, hidden: int, out: int) -> nn.Sequential:
-    r""":math:`R_\theta(d) = W_2\, \mathrm{SiLU}(W_1 e(d))` without biases: 0 wherever the basis :math:`e(d)` is 0
-    (beyond the cutoff), so messages vanish smoothly there."""
-    return nn.Sequential(nn.Linear(num_basis, hidden, bias=False), nn.SiLU(), nn.Linear(hidden, out, bias=False))
+    r""":math:`R_\theta(d) = W_2\, \widetilde{\mathrm{SiLU}}(W_1 e(d))` without biases: 0 wherever the basis :math:`e(d)` is
+    0 (beyond the cutoff), so messages vanish smoothly there.  Weights drawn from :math:`N(0, 1/\text{fan-in})` and the
+    SiLU scaled to unit second moment, so unit-size inputs give unit-size weights (as e3nn's ``FullyConnectedNet``)."""
+    net = nn.Sequential(nn.Linear(num_basis, hidden, bias=False), _NormalizedSiLU(), nn.Linear(hidden, out, bias=False))
+    for layer in (net[0], net[2]):
+        nn.init.normal_(layer.weight, std=layer.in_features ** -0.5)
+    return net
 
 
 def hidden_irreps(width: int, l_max: int, pseudo: bool = False) -> Irreps:
