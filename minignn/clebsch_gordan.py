@@ -38,13 +38,17 @@ from minignn.irreps import Irrep, _change_of_basis
 __all__ = ["complex_clebsch_gordan", "clebsch_gordan", "cached_clebsch_gordan", "selection_rule", "allowed"]
 
 
+def _allowed(l1: int, l2: int, l3: int) -> bool:
+    return abs(l1 - l2) <= l3 <= l1 + l2
+
+
 def _f(n: int) -> int:
     return math.factorial(n)
 
 
 @lru_cache(maxsize=None)
 def _cg_complex(l1: int, m1: int, l2: int, m2: int, l3: int, m3: int) -> float:
-    if m1 + m2 != m3 or not allowed(l1, l2, l3) or abs(m1) > l1 or abs(m2) > l2 or abs(m3) > l3:
+    if m1 + m2 != m3 or not _allowed(l1, l2, l3) or abs(m1) > l1 or abs(m2) > l2 or abs(m3) > l3:
         return 0.0
     # Racah: prefactor^2 (rational) times a rational alternating sum
     pre = Fraction((2 * l3 + 1) * _f(l3 + l1 - l2) * _f(l3 - l1 + l2) * _f(l1 + l2 - l3), _f(l1 + l2 + l3 + 1))
@@ -83,7 +87,7 @@ def complex_clebsch_gordan(l1: int, l2: int, l3: int) -> Tensor:
 
 @lru_cache(maxsize=None)
 def _cg_real(l1: int, l2: int, l3: int) -> Tensor:
-    if not allowed(l1, l2, l3):
+    if not _allowed(l1, l2, l3):
         return torch.zeros(2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1, dtype=torch.float64)
     U1, U2, U3 = _change_of_basis(l1), _change_of_basis(l2), _change_of_basis(l3)
     Cc = complex_clebsch_gordan(l1, l2, l3).to(torch.complex128)
@@ -122,11 +126,18 @@ def cached_clebsch_gordan(l1: int, l2: int, l3: int, dtype: torch.dtype, device:
     converted with ``.double()`` still gets coefficients exact to float64 (a converted buffer would keep float32's
     rounding).  The tensor is shared: do not modify it.
     """
+    l1, l2, l3 = check_int(l1, "l1"), check_int(l2, "l2"), check_int(l3, "l3")  # on a cache miss only
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
     return _cg_real(l1, l2, l3).to(dtype=dtype, device=device)
 
 
 def allowed(l1: int, l2: int, l3: int) -> bool:
-    r"""The selection rule :math:`|l_1 - l_2| \le l_3 \le l_1 + l_2` (symmetric in the three degrees)."""
+    r"""The selection rule :math:`|l_1 - l_2| \le l_3 \le l_1 + l_2` (symmetric in the three degrees).
+
+    Book: chapter spherical, section "Clebsch-Gordan coefficients".
+    """
+    l1, l2, l3 = check_int(l1, "l1"), check_int(l2, "l2"), check_int(l3, "l3")
     return abs(l1 - l2) <= l3 <= l1 + l2
 
 

@@ -204,7 +204,7 @@ class MACELayer(nn.Module):
                              f"(num_types={self.product.num_types}, types {'None' if types is None else 'given'})")
         if types is not None:
             _check_types(types, self.product.num_types)
-        Y, d = edge_harmonics(pos, edge_index, self.atomic.l_max)
+        Y, d = edge_harmonics(pos, edge_index, self.atomic.l_max, validate=False)
         return self.propagate(x, edge_index, (Y, self.atomic.rbf(d)), types)
 
 
@@ -273,7 +273,7 @@ class MACE(nn.Module):
         n = _check_types(x, self.config.num_types)
         check_pos(pos, n, self.embed.weight.dtype)
         check_edge_index(edge_index, n)
-        Y, d = edge_harmonics(pos, edge_index, self.config.l_max)
+        Y, d = edge_harmonics(pos, edge_index, self.config.l_max, validate=False)
         rbf = self.layers[0].atomic.rbf(d)
         h = self.embed(x)  # [N, width]: width x 0e
         energy = h.new_zeros(n, 1)

@@ -42,16 +42,18 @@ from minignn.tensor_product import Linear, TensorProduct, channelwise_paths
 __all__ = ["edge_harmonics", "radial_mlp", "hidden_irreps", "TFNConv", "NequIPConfig", "NequIP"]
 
 
-def edge_harmonics(pos: Tensor, edge_index: Tensor, l_max: int) -> tuple[Tensor, Tensor]:
+def edge_harmonics(pos: Tensor, edge_index: Tensor, l_max: int, *, validate: bool = True) -> tuple[Tensor, Tensor]:
     r"""Edge directions as harmonics and edge lengths: :math:`Y(\hat r_{ij})` ``[E, (l_max+1)^2]`` and
     :math:`d_{ij}` ``[E]``, with :math:`r_{ij} = r_j - r_i` (src to dst).
 
-    Inputs are trusted (validated by the caller).  Two atoms joined by an edge at the same position have no
-    direction: a ``ValueError`` says so.
+    ``validate`` checks ``pos`` and ``edge_index`` (a model that validated them once passes False).  Two atoms joined
+    by an edge at the same position have no direction: a ``ValueError`` says so.  Harmonics in the ``"component"``
+    normalisation (:math:`Y_0 = 1`, :math:`\sum_m Y_{lm}^2 = 2l + 1`), as NequIP and MACE use.
 
     Book: chapter spherical, section "Tensor field networks and NequIP".
     """
-    vec = edge_vectors(pos, edge_index, validate=False)  # [E, 3]
+    l_max = check_int(l_max, "l_max")
+    vec = edge_vectors(pos, edge_index, validate=check_bool(validate, "validate"))  # [E, 3]
     d = torch.linalg.vector_norm(vec, dim=-1)  # [E]
     if d.numel() and bool((d == 0).any()):
         raise ValueError("pos: two atoms joined by an edge sit at the same position (distance 0, no direction)")
@@ -69,6 +71,8 @@ def radial_mlp(num_basis: int, hidden: int, out: int) -> nn.Sequential:
     r""":math:`R_\theta(d) = W_2\, \widetilde{\mathrm{SiLU}}(W_1 e(d))` without biases: 0 wherever the basis :math:`e(d)` is
     0 (beyond the cutoff), so messages vanish smoothly there.  Weights drawn from :math:`N(0, 1/\text{fan-in})` and the
     SiLU scaled to unit second moment, so unit-size inputs give unit-size weights (as e3nn's ``FullyConnectedNet``)."""
+    num_basis, hidden = check_int(num_basis, "num_basis", minimum=1), check_int(hidden, "hidden", minimum=1)
+    out = check_int(out, "out", minimum=1)
     net = nn.Sequential(nn.Linear(num_basis, hidden, bias=False), _NormalizedSiLU(), nn.Linear(hidden, out, bias=False))
     for layer in (net[0], net[2]):
         nn.init.normal_(layer.weight, std=layer.in_features ** -0.5)
@@ -137,7 +141,7 @@ class TFNConv(MessagePassing):
             raise ValueError(f"x has dtype {x.dtype} but the weights of this TFNConv are {self.radial[0].weight.dtype}; "
                              f"convert one of them")
         check_pos(pos, n, x.dtype)
-        Y, d = edge_harmonics(pos, edge_index, self.l_max)
+        Y, d = edge_harmonics(pos, edge_index, self.l_max, validate=False)
         return self.propagate(x, edge_index, (Y, self.rbf(d)))
 
     def extra_repr(self) -> str:
@@ -209,7 +213,7 @@ class NequIP(nn.Module):
         n = _check_types(x, self.config.num_types)
         check_pos(pos, n, weight.dtype)
         check_edge_index(edge_index, n)
-        Y, d = edge_harmonics(pos, edge_index, self.config.l_max)
+        Y, d = edge_harmonics(pos, edge_index, self.config.l_max, validate=False)
         rbf = self.convs[0].rbf(d)  # the same basis in every layer
         h = self.embed(x)  # [N, width], width x 0e
         for conv, gate in zip(self.convs, self.gates):
