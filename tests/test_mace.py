@@ -171,3 +171,37 @@ def test_bad_input_raises():
     layer = MACELayer("2x0e", "2x0e", "2x0e + 2x1o", l_max=1, num_types=2).double()
     with pytest.raises(ValueError, match="types must be given exactly when"):
         layer(torch.zeros(3, 2, dtype=F64), pos, edge_index)
+
+
+def test_forces_are_equivariant_and_the_trainer_runs_mace():
+    """F = -dE/dpos turns with the molecule (E invariant); call_model and the Trainer work as for PaiNN."""
+    from minignn.graph import call_model
+    from minignn.train import TrainConfig, Trainer
+
+    g = torch.Generator().manual_seed(7)
+    pos, _, edge_index = random_molecule(6, 2, cutoff=3.0, generator=g)
+    types = torch.randint(0, 2, (6,), generator=g)
+    model = MACE(num_types=2, width=4, l_max=1, correlation=3, layers=2, cutoff=3.0).double()
+
+    def forces(x, p, e):
+        p = p.detach().requires_grad_(True)
+        return -torch.autograd.grad(model(x, p, e).sum(), p)[0]
+
+    assert_euclidean(forces, types, pos, edge_index, outputs="equivariant", generator=g)
+    graphs = []
+    for _ in range(8):
+        p = torch.randn(5, 3, generator=g) * 1.2
+        graphs.append(Graph(x=torch.randint(0, 2, (5,), generator=g), pos=p, edge_index=radius_graph(p, 3.0),
+                            y=torch.tensor(float(p.norm(dim=-1).sum()), dtype=F64)))
+    model32 = MACE(num_types=2, width=4, l_max=1, correlation=2, layers=1, cutoff=3.0)
+    both = batch_graphs(graphs[:2])
+    assert torch.equal(call_model(model32, both), model32(both.x, both.pos, both.edge_index, batch=both.batch,
+                                                          num_graphs=2))
+    history = Trainer(model32, graphs[:6], graphs[6:], TrainConfig(max_epochs=2, batch_size=3, progress=False)).fit()
+    assert len(history.train_loss) == 2 and all(torch.isfinite(torch.tensor(history.val_mae)))
+
+
+def test_gradcheck_product_basis_float64():
+    pb = ProductBasis("2x0e + 2x1o", 3, "1x0e + 1x1o", num_types=2).double()
+    A = torch.randn(3, 8, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: pb(a, torch.tensor([0, 1, 0])), (A,))

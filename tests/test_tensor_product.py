@@ -126,3 +126,14 @@ def test_bad_construction_raises():
     tp = TensorProduct("2x1o", "1x1o", "2x0e", mode="uvu", shared_weights=False)
     with pytest.raises(ValueError, match=r"weight must have shape \[4, 2\]"):
         tp(torch.zeros(4, 6), torch.zeros(4, 3))
+
+
+def test_gradcheck_float64():
+    tp = TensorProduct("2x0e + 1x1o", "1x0e + 1x1o", "1x0e + 2x1o + 1x1e", mode="uvw").double()
+    x = torch.randn(3, 5, dtype=F64, requires_grad=True)
+    y = torch.randn(3, 4, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(tp, (x, y))
+    uvu = TensorProduct("2x0e + 2x1o", "1x1o", "2x1o + 2x0e", mode="uvu", shared_weights=False).double()
+    w = torch.randn(3, uvu.weight_numel, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(uvu, (torch.randn(3, 8, dtype=F64, requires_grad=True),
+                                          torch.randn(3, 3, dtype=F64, requires_grad=True), w))

@@ -156,3 +156,21 @@ def test_conv_and_config_bad_input_raises():
         NequIP(NequIPConfig(), width=3)
     with pytest.raises(ValueError, match="layers must be an integer >= 1"):
         NequIPConfig(layers=0)
+
+
+def test_call_model_and_the_trainer_run_nequip():
+    """The package's Trainer reaches the model through call_model, like PaiNN."""
+    from minignn.graph import call_model
+    from minignn.train import TrainConfig, Trainer
+
+    g = torch.Generator().manual_seed(7)
+    graphs = []
+    for _ in range(8):
+        pos = torch.randn(5, 3, generator=g) * 1.2
+        graphs.append(Graph(x=torch.randint(0, 3, (5,), generator=g), pos=pos, edge_index=radius_graph(pos, 3.0),
+                            y=torch.tensor(float(pos.norm(dim=-1).sum()), dtype=F64)))
+    model = NequIP(num_types=3, width=4, l_max=1, layers=1, cutoff=3.0)
+    both = batch_graphs(graphs[:2])
+    assert torch.equal(call_model(model, both), model(both.x, both.pos, both.edge_index, batch=both.batch, num_graphs=2))
+    history = Trainer(model, graphs[:6], graphs[6:], TrainConfig(max_epochs=2, batch_size=3, progress=False)).fit()
+    assert len(history.train_loss) == 2 and all(torch.isfinite(torch.tensor(history.val_mae)))
