@@ -6,7 +6,7 @@ import torch
 from minignn.gate import Gate, NormActivation, componentwise_activation
 from minignn.geometry import random_reflection, random_rotation
 from minignn.irreps import Irreps
-from minignn.testing import relative_error
+from minignn.testing import check_euclidean, relative_error
 
 F64 = torch.float64
 IRREPS = Irreps("3x0e + 2x0o + 2x1o + 1x1e + 2x2e")
@@ -58,3 +58,30 @@ def test_bad_input_raises():
         NormActivation("2x1q")
     with pytest.raises(ValueError, match=r"x must be a floating tensor"):
         componentwise_activation(torch.zeros(2, 3, dtype=torch.int64), "1x1o")
+
+
+def test_a_network_with_the_per_component_nonlinearity_fails_the_symmetry_check_and_the_gated_one_passes():
+    """Two TFN convolutions with a nonlinearity between them, checked by minignn.testing.check_euclidean:
+    per component, rotations and reflections fail (translations and permutations still pass); gated, all pass."""
+    from minignn.testing import random_molecule
+    from minignn.tfn import TFNConv
+
+    g = torch.Generator().manual_seed(3)
+    pos, x, edge_index = random_molecule(8, 2, cutoff=3.0, generator=g)
+    hidden, out = Irreps("4x0e + 4x1o + 4x2e"), Irreps("2x0e + 2x1o")
+    gate = Gate(hidden).double()
+    first = TFNConv("2x0e", gate.irreps_in, l_max=2, cutoff=3.0).double()
+    second = TFNConv(hidden, out, l_max=2, cutoff=3.0).double()
+
+    def gated(x, pos, edge_index):
+        return second(gate(first(x, pos, edge_index)), pos, edge_index)
+
+    def per_component(x, pos, edge_index):
+        h = first(x, pos, edge_index)[:, : hidden.dim]  # the same features, the gates left out
+        return second(componentwise_activation(h, hidden), pos, edge_index)
+
+    ok = check_euclidean(gated, x, pos, edge_index, outputs=(out.D,), levels=("nodes",), generator=g)
+    assert max(ok.values()) < 1e-12, ok
+    broken = check_euclidean(per_component, x, pos, edge_index, outputs=(out.D,), levels=("nodes",), generator=g)
+    assert broken["rotation"] > 1e-2 and broken["reflection"] > 1e-2, broken
+    assert broken["translation"] < 1e-12 and broken["permutation"] < 1e-12, broken
