@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from minignn.checks import check_int
-from minignn.irreps import Irrep, _change_of_basis
+from minignn.irreps import Irrep, change_of_basis
 
 __all__ = ["complex_clebsch_gordan", "clebsch_gordan", "cached_clebsch_gordan", "selection_rule", "allowed"]
 
@@ -89,7 +89,7 @@ def complex_clebsch_gordan(l1: int, l2: int, l3: int) -> Tensor:
 def _cg_real(l1: int, l2: int, l3: int) -> Tensor:
     if not _allowed(l1, l2, l3):
         return torch.zeros(2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1, dtype=torch.float64)
-    U1, U2, U3 = _change_of_basis(l1), _change_of_basis(l2), _change_of_basis(l3)
+    U1, U2, U3 = change_of_basis(l1), change_of_basis(l2), change_of_basis(l3)
     Cc = complex_clebsch_gordan(l1, l2, l3).to(torch.complex128)
     C = torch.einsum("am,bn,ck,mnk->abc", U1.conj(), U2.conj(), U3, Cc)
     C = C * (1j) ** (-(l1 + l2 - l3))  # the phase i^(l1 + l2 - l3) removed: now real

@@ -40,7 +40,7 @@ from minignn.irreps import Irreps
 from minignn.mpnn import mlp
 from minignn.pooling import global_pool
 from minignn.tensor_product import Linear
-from minignn.tfn import TFNConv, _check_types, edge_harmonics, hidden_irreps
+from minignn.tfn import TFNConv, check_atom_types, edge_harmonics, hidden_irreps
 
 __all__ = ["AtomicBasis", "ProductBasis", "MACELayer", "MACEConfig", "MACE"]
 
@@ -122,7 +122,7 @@ class ProductBasis(nn.Module):
         if A.dim() != 2:
             raise ValueError(f"A must have shape [N, {self.irreps_A.dim}], got {describe(A)}")
         if self.num_types is not None:
-            _check_types(types, self.num_types)
+            check_atom_types(types, self.num_types)
             if types.shape[0] != A.shape[0]:
                 raise ValueError(f"types must have one entry per row of A ({A.shape[0]}), got {types.shape[0]}")
         elif types is not None:
@@ -203,7 +203,7 @@ class MACELayer(nn.Module):
             raise ValueError("types must be given exactly when the layer was built with num_types "
                              f"(num_types={self.product.num_types}, types {'None' if types is None else 'given'})")
         if types is not None:
-            _check_types(types, self.product.num_types)
+            check_atom_types(types, self.product.num_types)
         Y, d = edge_harmonics(pos, edge_index, self.atomic.l_max, validate=False)
         return self.propagate(x, edge_index, (Y, self.atomic.rbf(d)), types)
 
@@ -270,7 +270,7 @@ class MACE(nn.Module):
         self.head = mlp(cfg.width, cfg.width // 2, 1)
 
     def forward(self, x, pos, edge_index, batch=None, num_graphs=None) -> Tensor:
-        n = _check_types(x, self.config.num_types)
+        n = check_atom_types(x, self.config.num_types)
         check_pos(pos, n, self.embed.weight.dtype)
         check_edge_index(edge_index, n)
         Y, d = edge_harmonics(pos, edge_index, self.config.l_max, validate=False)

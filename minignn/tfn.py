@@ -39,7 +39,7 @@ from minignn.radial import BesselBasis
 from minignn.spherical import spherical_harmonics
 from minignn.tensor_product import Linear, TensorProduct, channelwise_paths
 
-__all__ = ["edge_harmonics", "radial_mlp", "hidden_irreps", "TFNConv", "NequIPConfig", "NequIP"]
+__all__ = ["edge_harmonics", "radial_mlp", "hidden_irreps", "check_atom_types", "TFNConv", "NequIPConfig", "NequIP"]
 
 
 def edge_harmonics(pos: Tensor, edge_index: Tensor, l_max: int, *, validate: bool = True) -> tuple[Tensor, Tensor]:
@@ -210,7 +210,7 @@ class NequIP(nn.Module):
 
     def forward(self, x, pos, edge_index, batch=None, num_graphs=None) -> Tensor:
         weight = self.embed.weight
-        n = _check_types(x, self.config.num_types)
+        n = check_atom_types(x, self.config.num_types)
         check_pos(pos, n, weight.dtype)
         check_edge_index(edge_index, n)
         Y, d = edge_harmonics(pos, edge_index, self.config.l_max, validate=False)
@@ -225,7 +225,12 @@ class NequIP(nn.Module):
         return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
 
 
-def _check_types(x, num_types: int) -> int:
+def check_atom_types(x, num_types: int) -> int:
+    """Atom types ``x [N]`` int64 in ``[0, num_types - 1]``, as the energy models read them; returns N.
+
+    Raises ``ValueError`` naming ``x`` (or the atom types), what was expected and what was got.
+    """
+    num_types = check_int(num_types, "num_types", minimum=1)
     if not isinstance(x, Tensor) or x.dim() != 1 or x.dtype != torch.int64:
         got = f"{x.dtype} {list(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"x must hold int64 atom types of shape [num_nodes], got {got}")
