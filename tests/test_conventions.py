@@ -194,8 +194,13 @@ def test_irreps_are_laid_out_block_by_block_and_copy_by_copy():
                           rtol=0, atol=1e-15)
     assert torch.allclose(Irrep("1o").D(Q), P @ Q @ P.T, rtol=0, atol=1e-14)
     o3 = pytest.importorskip("e3nn.o3")
-    theirs = o3.Irreps("2x0e + 2x1o + 1x2e").D_from_matrix((P @ Q @ P.T).float()).double()
-    assert torch.allclose(irreps.D(Q), theirs, rtol=0, atol=1e-5)  # e3nn in its default float32
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(F64)  # e3nn builds its constants in the default dtype
+    try:
+        theirs = o3.Irreps("2x0e + 2x1o + 1x2e").D_from_matrix(P @ Q @ P.T)
+    finally:
+        torch.set_default_dtype(old)
+    assert torch.allclose(irreps.D(Q), theirs, rtol=0, atol=1e-12)
 
 
 def test_parity_is_the_sign_under_the_inversion():
