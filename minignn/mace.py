@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from minignn.checks import check_int, check_number, describe
-from minignn.clebsch_gordan import cached_clebsch_gordan
+from minignn.clebsch_gordan import clebsch_gordan
 from minignn.geometry import check_pos
 from minignn.graph import check_edge_index
 from minignn.irreps import Irreps
@@ -43,6 +43,40 @@ from minignn.tensor_product import Linear
 from minignn.tfn import TFNConv, check_atom_types, edge_harmonics, hidden_irreps
 
 __all__ = ["AtomicBasis", "ProductBasis", "MACELayer", "MACEConfig", "MACE"]
+
+
+def _channel_offsets(irreps: Irreps) -> list[int]:
+    offsets, start = [], 0
+    for _, ir in irreps:
+        offsets.append(start)
+        start += ir.dim
+    return offsets
+
+
+def _to_channels(x: Tensor, irreps: Irreps) -> Tensor:
+    """``[n, irreps.dim]`` (block after block, copies within a block) -> ``[n, k, sum (2l+1)]`` (one row per channel)."""
+    k = irreps[0][0]
+    blocks = x.split([mul * ir.dim for mul, ir in irreps], dim=-1)
+    return torch.cat([b.reshape(x.shape[0], k, ir.dim) for b, (_, ir) in zip(blocks, irreps)], dim=-1)
+
+
+def _from_channels(x: Tensor, irreps: Irreps) -> Tensor:
+    """The inverse of :func:`_to_channels`."""
+    n, k = x.shape[0], irreps[0][0]
+    blocks = x.split([ir.dim for _, ir in irreps], dim=-1)
+    return torch.cat([b.reshape(n, k * ir.dim) for b, (_, ir) in zip(blocks, irreps)], dim=-1)
+
+
+def _coupling_tensor(prev: Irreps, irreps_A: Irreps, irreps: Irreps, paths) -> Tensor:
+    """All the paths of one product level in one float64 tensor ``[P, dim_prev, dim_A, dim_out]`` (per channel)."""
+    op, oa, oo = _channel_offsets(prev), _channel_offsets(irreps_A), _channel_offsets(irreps)
+    T = torch.zeros(len(paths), sum(ir.dim for _, ir in prev), sum(ir.dim for _, ir in irreps_A),
+                    sum(ir.dim for _, ir in irreps), dtype=torch.float64)
+    for p, (i1, i2, io, alpha) in enumerate(paths):
+        (_, a), (_, b), (_, c) = prev[i1], irreps_A[i2], irreps[io]
+        C = clebsch_gordan(a.l, b.l, c.l) * math.sqrt(c.dim) * alpha
+        T[p, op[i1]:op[i1] + a.dim, oa[i2]:oa[i2] + b.dim, oo[io]:oo[io] + c.dim] = C
+    return T
 
 
 class AtomicBasis(TFNConv):
@@ -75,6 +109,9 @@ class ProductBasis(nn.Module):
     channel by channel (:math:`k`), intermediate degrees :math:`L \le` ``l_max`` (both parities), :math:`n_L` the
     number of paths into :math:`L`; the weights depend on the atom type :math:`z` when ``num_types`` is given
     (MACE's element-dependent contraction), and :math:`W^{(\nu)}` are :class:`~minignn.tensor_product.Linear`.
+    The paths of a level are stored together, one coupling tensor ``[P, dim_prev, dim_A, dim_out]`` per channel
+    (computed in float64, cast once per dtype and device), and contracted in one product after the weights are
+    folded in.
 
     Args:
         irreps_A: the irreps of :math:`A`, every block with the same multiplicity :math:`k`.
@@ -101,6 +138,8 @@ class ProductBasis(nn.Module):
         k = self.channels
         self.irreps_B = [self.irreps_A]  # B^(1) = A
         self.paths = [[]]
+        self._coupling64: list[Tensor] = [torch.zeros(0)]  # float64 masters, cast once per dtype and device
+        self._coupling_cache: dict = {}
         self.weights = nn.ParameterList()
         for _ in range(2, self.correlation + 1):
             prev = self.irreps_B[-1]
@@ -111,6 +150,7 @@ class ProductBasis(nn.Module):
                      for io, (_, ir) in enumerate(irreps) if ir in a * b]
             fan = {io: sum(1 for *_, o in paths if o == io) for io in range(len(irreps))}
             self.paths.append([(i1, i2, io, 1 / math.sqrt(fan[io])) for i1, i2, io in paths])
+            self._coupling64.append(_coupling_tensor(prev, self.irreps_A, irreps, self.paths[-1]))
             self.irreps_B.append(irreps)
             shape = (len(paths), k) if self.num_types is None else (self.num_types, len(paths), k)
             self.weights.append(nn.Parameter(torch.randn(shape)))
@@ -130,27 +170,27 @@ class ProductBasis(nn.Module):
                              "build it with num_types to use them")
         return self._basis(A, types)
 
+    def _coupling(self, nu: int, like: Tensor) -> Tensor:
+        key = (nu, like.dtype, like.device)
+        if key not in self._coupling_cache:
+            self._coupling_cache[key] = self._coupling64[nu].to(dtype=like.dtype, device=like.device)
+        return self._coupling_cache[key]
+
     def _basis(self, A: Tensor, types: Tensor | None) -> list[Tensor]:
-        n, k = A.shape[0], self.channels
-        sa = self.irreps_A.slices()
-        out = [A]
+        a = _to_channels(A, self.irreps_A)  # [n, k, sum (2l+1)]: the channel k first, then its components
+        x, out = a, [A]
         for nu in range(1, self.correlation):
-            prev, irreps, paths = self.irreps_B[nu - 1], self.irreps_B[nu], self.paths[nu]
-            W = self.weights[nu - 1]
-            W = W if types is None else W[types]  # [P, k] or [N, P, k]
-            sp = prev.slices()
-            B = out[-1]
-            blocks: list[Tensor | None] = [None] * len(irreps)
-            for p, (i1, i2, io, alpha) in enumerate(paths):
-                l1, l2, (_, ir) = prev[i1][1].l, self.irreps_A[i2][1].l, irreps[io]
-                C = cached_clebsch_gordan(l1, l2, ir.l, A.dtype, A.device) * math.sqrt(ir.dim)
-                x = B[:, sp[i1]].reshape(n, k, 2 * l1 + 1)
-                y = A[:, sa[i2]].reshape(n, k, 2 * l2 + 1)
-                z = torch.einsum("nuj,nuij->nui", y, torch.einsum("nua,abc->nucb", x, C))  # [n, k, 2L+1]
-                w = W[p] if types is None else W[:, p]  # [k] or [n, k]
-                z = z * (alpha * w)[..., None]
-                blocks[io] = z if blocks[io] is None else blocks[io] + z
-            out.append(torch.cat([b.reshape(n, -1) for b in blocks], dim=-1))
+            W = self.weights[nu - 1]  # [P, k] or [num_types, P, k]
+            T = self._coupling(nu, A)  # [P, dim_prev, dim_A, dim_out]: alpha sqrt(2L+1) C of each path, in place
+            xa = (x.unsqueeze(-1) * a.unsqueeze(-2)).flatten(-2)  # [n, k, dim_prev * dim_A]
+            T = T.flatten(1, 2)  # [P, dim_prev * dim_A, dim_out]
+            if types is None:  # the weights folded into the coupling first: one [k, ij, c] tensor
+                x = torch.einsum("nuq,uqc->nuc", xa, torch.einsum("pu,pqc->uqc", W, T))
+            else:  # one folded tensor per atom type: every type applied, each atom's own kept (faster on CPU than
+                # gathering a [n, k, ij, c] tensor per atom or contracting path by path)
+                every = torch.einsum("nuq,tuqc->ntuc", xa, torch.einsum("tpu,pqc->tuqc", W, T))
+                x = every[torch.arange(xa.shape[0], device=xa.device), types]
+            out.append(_from_channels(x, self.irreps_B[nu]))
         return out
 
     def forward(self, A: Tensor, types: Tensor | None = None) -> Tensor:

@@ -126,7 +126,9 @@ class TensorProduct(nn.Module):
         x, y = x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])
         n = x.shape[0]
         w = self.weight if self.shared_weights else weight.reshape(n, self.weight_numel)
-        s1, s2, so = self.irreps_in1.slices(), self.irreps_in2.slices(), self.irreps_out.slices()
+        so = self.irreps_out.slices()
+        xs = x.split([mul * ir.dim for mul, ir in self.irreps_in1], dim=-1)  # one split: one gradient copy back
+        ys = y.split([mul * ir.dim for mul, ir in self.irreps_in2], dim=-1)
         blocks: list[Tensor | None] = [None] * len(self.irreps_out)
         start = 0
         for i1, i2, io, shape, alpha in self.paths:
@@ -134,17 +136,14 @@ class TensorProduct(nn.Module):
             size = math.prod(shape)
             W = (w[start:start + size] if self.shared_weights else w[:, start:start + size]) * alpha
             start += size
-            x1 = x[:, s1[i1]].reshape(n, mul1, ir1.dim)  # [n, u, i]
-            x2 = y[:, s2[i2]].reshape(n, mul2, ir2.dim)  # [n, v, j]
+            x1 = xs[i1].reshape(n, mul1, ir1.dim)  # [n, u, i]
+            x2 = ys[i2].reshape(n, mul2, ir2.dim)  # [n, v, j]
             C = self._cg(i1, i2, io, x) * math.sqrt(self.irreps_out[io][1].dim)  # [i, j, k]
-            xy = torch.einsum("nui,ijk->nujk", x1, C)
-            xy = torch.einsum("nujk,nvj->nuvk", xy, x2)  # [n, u, v, k]
-            if self.mode == "uvw":
-                W = W.reshape(shape) if self.shared_weights else W.reshape((n,) + shape)
-                out = torch.einsum("nuvk,uvw->nwk" if self.shared_weights else "nuvk,nuvw->nwk", xy, W)
-            else:
-                W = W.reshape(shape) if self.shared_weights else W.reshape((n,) + shape)
-                out = torch.einsum("nuvk,uv->nuk" if self.shared_weights else "nuvk,nuv->nuk", xy, W)
+            W = W.reshape(shape) if self.shared_weights else W.reshape((n,) + shape)
+            w_idx = ("" if self.shared_weights else "n") + ("uvw" if self.mode == "uvw" else "uv")
+            out_idx = "nwk" if self.mode == "uvw" else "nuk"
+            # one contraction; torch picks its order (opt_einsum), never forming [n, u, v, i, j]
+            out = torch.einsum(f"nui,nvj,ijk,{w_idx}->{out_idx}", x1, x2, C, W)
             blocks[io] = out if blocks[io] is None else blocks[io] + out
         flat = [(b.reshape(n, sl.stop - sl.start) if b is not None else x.new_zeros(n, sl.stop - sl.start)) for b, sl in zip(blocks, so)]
         out = torch.cat(flat, dim=-1) if flat else x.new_zeros(n, 0)
@@ -216,14 +215,15 @@ class Linear(nn.Module):
         lead = x.shape[:-1]
         x = x.reshape(-1, x.shape[-1])
         n = x.shape[0]
-        si, so = self.irreps_in.slices(), self.irreps_out.slices()
+        so = self.irreps_out.slices()
+        xs = x.split([mul * ir.dim for mul, ir in self.irreps_in], dim=-1)
         blocks: list[Tensor | None] = [None] * len(self.irreps_out)
         start = 0
         for (i, o), alpha in zip(self.paths, self.alphas):
             (mul_i, ir), mul_o = self.irreps_in[i], self.irreps_out[o][0]
             W = self.weight[start:start + mul_i * mul_o].reshape(mul_i, mul_o) * alpha
             start += mul_i * mul_o
-            out = torch.einsum("nui,uw->nwi", x[:, si[i]].reshape(n, mul_i, ir.dim), W)
+            out = torch.einsum("nui,uw->nwi", xs[i].reshape(n, mul_i, ir.dim), W)
             blocks[o] = out if blocks[o] is None else blocks[o] + out
         flat = [(b.reshape(n, sl.stop - sl.start) if b is not None else x.new_zeros(n, sl.stop - sl.start)) for b, sl in zip(blocks, so)]
         out = torch.cat(flat, dim=-1) if flat else x.new_zeros(n, 0)
