@@ -130,7 +130,8 @@ class ProductBasis(nn.Module):
         self.irreps_A, self.irreps_out = Irreps(irreps_A), Irreps(irreps_out)
         muls = {mul for mul, _ in self.irreps_A}
         if len(muls) != 1:
-            raise ValueError(f"irreps_A must give every block the same multiplicity (the channels k), got {self.irreps_A}")
+            raise ValueError(f"irreps_A must give every block the same multiplicity (the channels k), "
+                             f"got {self.irreps_A}")
         self.channels = muls.pop()
         self.correlation = check_int(correlation, "correlation", minimum=1)
         self.num_types = None if num_types is None else check_int(num_types, "num_types", minimum=1)

@@ -46,7 +46,8 @@ MODES = ("uvw", "uvu")
 class TensorProduct(nn.Module):
     r"""Tensor product :math:`x \otimes y \to z` of two irreps features with learned path weights (module docstring).
 
-    $$z^{(l_3)}_w = \sum_{\text{paths}} \alpha\, \sum_{uv} W_{uvw}\; \sqrt{2l_3+1}\; C^{l_3} : (x^{(l_1)}_u \otimes y^{(l_2)}_v)$$
+    $$z^{(l_3)}_w = \sum_{\text{paths}} \alpha \sum_{uv} W_{uvw}\,
+    \sqrt{2l_3+1}\, C^{l_3} : (x^{(l_1)}_u \otimes y^{(l_2)}_v)$$
 
     Args:
         irreps_in1, irreps_in2, irreps_out: :class:`~minignn.irreps.Irreps` (or strings like ``"4x0e + 2x1o"``).
@@ -116,7 +117,8 @@ class TensorProduct(nn.Module):
         if self.shared_weights and weight is not None:
             raise ValueError("this TensorProduct has its own weights (shared_weights=True); build it with "
                              "shared_weights=False to pass weight")
-        if not self.shared_weights and (not isinstance(weight, Tensor) or weight.shape != x.shape[:-1] + (self.weight_numel,)):
+        expected = x.shape[:-1] + (self.weight_numel,)
+        if not self.shared_weights and (not isinstance(weight, Tensor) or weight.shape != expected):
             raise ValueError(f"weight must have shape {list(x.shape[:-1]) + [self.weight_numel]} (one row of "
                              f"weight_numel = {self.weight_numel} per row of x), got {describe(weight)}")
         return self._forward(x, y, weight)
@@ -145,13 +147,20 @@ class TensorProduct(nn.Module):
             # one contraction; torch picks its order (opt_einsum), never forming [n, u, v, i, j]
             out = torch.einsum(f"nui,nvj,ijk,{w_idx}->{out_idx}", x1, x2, C, W)
             blocks[io] = out if blocks[io] is None else blocks[io] + out
-        flat = [(b.reshape(n, sl.stop - sl.start) if b is not None else x.new_zeros(n, sl.stop - sl.start)) for b, sl in zip(blocks, so)]
-        out = torch.cat(flat, dim=-1) if flat else x.new_zeros(n, 0)
+        out = _assemble(blocks, so, x)
         return out.reshape(lead + (self.irreps_out.dim,))
 
     def extra_repr(self) -> str:
         return (f"{self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out}, mode={self.mode!r}, "
                 f"{len(self.paths)} paths, weight_numel={self.weight_numel}")
+
+
+def _assemble(blocks: list, slices: list, like: Tensor) -> Tensor:
+    """The output blocks ``[n, mul, 2l+1]`` (None: no path reached it, zeros) side by side: ``[n, dim]``."""
+    n = like.shape[0]
+    flat = [b.reshape(n, sl.stop - sl.start) if b is not None else like.new_zeros(n, sl.stop - sl.start)
+            for b, sl in zip(blocks, slices)]
+    return torch.cat(flat, dim=-1) if flat else like.new_zeros(n, 0)
 
 
 def channelwise_paths(irreps_in1, irreps_in2, irreps_filter=None) -> tuple[Irreps, list[tuple[int, int, int]]]:
@@ -200,8 +209,8 @@ class Linear(nn.Module):
     def __init__(self, irreps_in, irreps_out):
         super().__init__()
         self.irreps_in, self.irreps_out = Irreps(irreps_in), Irreps(irreps_out)
-        self.paths = [(i, o) for i, (_, ir_i) in enumerate(self.irreps_in) for o, (_, ir_o) in enumerate(self.irreps_out)
-                      if ir_i == ir_o]
+        self.paths = [(i, o) for i, (_, ir_i) in enumerate(self.irreps_in)
+                      for o, (_, ir_o) in enumerate(self.irreps_out) if ir_i == ir_o]
         fan = {o: sum(self.irreps_in[i][0] for i, oo in self.paths if oo == o) for _, o in self.paths}
         self.alphas = [1 / math.sqrt(fan[o]) if fan[o] else 0.0 for _, o in self.paths]
         self.weight_numel = sum(self.irreps_in[i][0] * self.irreps_out[o][0] for i, o in self.paths)
@@ -225,8 +234,7 @@ class Linear(nn.Module):
             start += mul_i * mul_o
             out = torch.einsum("nui,uw->nwi", xs[i].reshape(n, mul_i, ir.dim), W)
             blocks[o] = out if blocks[o] is None else blocks[o] + out
-        flat = [(b.reshape(n, sl.stop - sl.start) if b is not None else x.new_zeros(n, sl.stop - sl.start)) for b, sl in zip(blocks, so)]
-        out = torch.cat(flat, dim=-1) if flat else x.new_zeros(n, 0)
+        out = _assemble(blocks, so, x)
         return out.reshape(lead + (self.irreps_out.dim,))
 
     def extra_repr(self) -> str:

@@ -138,8 +138,8 @@ class TFNConv(MessagePassing):
         n = check_inputs(x, edge_index)
         self.irreps_in.check(x, "x")
         if x.dtype != self.radial[0].weight.dtype:
-            raise ValueError(f"x has dtype {x.dtype} but the weights of this TFNConv are {self.radial[0].weight.dtype}; "
-                             f"convert one of them")
+            raise ValueError(f"x has dtype {x.dtype} but the weights of this TFNConv are "
+                             f"{self.radial[0].weight.dtype}; convert one of them")
         check_pos(pos, n, x.dtype)
         Y, d = edge_harmonics(pos, edge_index, self.l_max, validate=False)
         return self.propagate(x, edge_index, (Y, self.rbf(d)))
