@@ -205,3 +205,35 @@ def test_gradcheck_product_basis_float64():
     pb = ProductBasis("2x0e + 2x1o", 3, "1x0e + 1x1o", num_types=2).double()
     A = torch.randn(3, 8, dtype=F64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a: pb(a, torch.tensor([0, 1, 0])), (A,))
+
+
+def test_models_validate_edge_index_and_pos_once(monkeypatch):
+    """NequIP and MACE check edge_index and pos at their entry; their layers (propagate) trust them."""
+    import minignn.geometry
+    import minignn.graph
+    from minignn import invariants, mace as mace_module, tfn
+    from minignn.tfn import NequIP
+
+    calls = {"edge_index": 0, "pos": 0}
+    check_ei, check_pos = minignn.graph.check_edge_index, minignn.geometry.check_pos
+
+    def counting_ei(*a, **k):
+        calls["edge_index"] += 1
+        return check_ei(*a, **k)
+
+    def counting_pos(*a, **k):
+        calls["pos"] += 1
+        return check_pos(*a, **k)
+
+    for module in (tfn, mace_module, invariants):
+        for name, fn in (("check_edge_index", counting_ei), ("check_pos", counting_pos)):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, fn)
+    g = torch.Generator().manual_seed(8)
+    pos, _, edge_index = random_molecule(6, 2, cutoff=3.0, generator=g)
+    types = torch.randint(0, 2, (6,), generator=g)
+    for model in (NequIP(num_types=2, width=4, l_max=1, layers=3, cutoff=3.0).double(),
+                  MACE(num_types=2, width=4, l_max=1, correlation=2, layers=3, cutoff=3.0).double()):
+        calls.update(edge_index=0, pos=0)
+        model(types, pos, edge_index)
+        assert calls == {"edge_index": 1, "pos": 1}, (type(model).__name__, calls)
