@@ -88,7 +88,7 @@ def test_batched_D_equals_one_by_one():
 
 
 def test_D_matches_e3nn_through_the_axis_map_and_the_old_estimate(float64_default):
-    o3 = pytest.importorskip("e3nn.o3")
+    from e3nn import o3  # a test dependency (pyproject: test): never skipped
     g = torch.Generator().manual_seed(5)
     for Q in (random_rotation(g), random_reflection(g), rotation_about_axis([0.0, 1.0, 0.0], math.pi)):
         for l in range(L_MAX + 1):
@@ -117,7 +117,7 @@ def test_generators_are_the_derivative_of_D_and_degree_one_is_yzx():
 
 
 def test_change_of_basis_is_unitary_and_maps_scipy_harmonics_to_ours():
-    scipy_special = pytest.importorskip("scipy.special")
+    import scipy.special as scipy_special
     g = torch.Generator().manual_seed(6)
     v = torch.randn(40, 3, dtype=F64, generator=g)
     v = v / v.norm(dim=-1, keepdim=True)
