@@ -12,6 +12,7 @@ Laplacian and GCN   ``laplacian`` (d, d*, L, polynomial filters, GCNConv)
 MPNNs               ``mpnn`` (message, aggregate, update), ``pooling``, ``nerve``
 Scatter             ``scatter``, ``plan`` (AggregationPlan: CSR aggregation)
 Equivariance        ``geometry``, ``testing``, ``spherical``, ``radial``, ``equivariant``
+Spherical networks  ``irreps`` (Irreps, Wigner D), ``clebsch_gordan``, ``tensor_product``, ``gate``, ``tfn``, ``mace``, ``body_order``
 QM7                 ``datasets``, ``units``, ``viewer``, ``train``, ``baselines``, ``checkpoint``, ``painn``
 Diffusion models    ``schedules``, ``diffusion``, ``toy``, ``edm``, ``metrics``, ``bond_tables``
 All chapters        ``checks`` (plain arguments: sizes, counts, numbers and flags)

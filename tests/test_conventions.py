@@ -25,7 +25,8 @@ PAGE = ROOT / "book" / "conventions.md"
 F64 = torch.float64
 REF = re.compile(r"`(tests/[\w/]+\.py)::(\w+(?:::\w+)?)`")
 TESTS_LINE = re.compile(r"^Tests?: (`tests/[\w/]+\.py::\w+(?:::\w+)?`)(, `tests/[\w/]+\.py::\w+(?:::\w+)?`)*$")
-TOPICS = ["Edges", "Calling models", "Scatter", "Laplacian", "Units", "QM7", "QM9", "Spherical harmonics", "Rotations", "Random seeds"]
+TOPICS = ["Edges", "Calling models", "Scatter", "Laplacian", "Units", "QM7", "QM9", "Spherical harmonics", "Rotations",
+          "Irreps: ordering", "Irreps: parity", "Clebsch-Gordan", "Random seeds"]
 
 
 def sections():
@@ -172,6 +173,72 @@ def test_rotation_acts_on_row_vectors_and_harmonics_alike():
             assert torch.allclose(Y_moved[:, degree_slice(l)], Y[:, degree_slice(l)] @ D.T, rtol=0, atol=1e-12), l
         # the column-vector reading pos @ R (i.e. R^T r) is a different motion
         assert not torch.allclose(pos @ R, moved, atol=1e-3)
+
+
+def test_irreps_are_laid_out_block_by_block_and_copy_by_copy():
+    from minignn.irreps import Irrep, Irreps
+
+    irreps = Irreps("2x0e + 2x1o + 1x2e")
+    assert irreps.slices() == [slice(0, 2), slice(2, 8), slice(8, 13)] and irreps.dim == 13
+    g = torch.Generator().manual_seed(0)
+    Q = random_rotation(g)
+    x = torch.randn(5, 13, dtype=F64, generator=g)
+    moved = x @ irreps.D(Q).T
+    assert torch.equal(moved[:, :2], x[:, :2])  # scalars do not move
+    for copy in range(2):  # copy u of the vectors: columns 2 + 3u .. 2 + 3u + 2, each rotated on its own
+        cols = slice(2 + 3 * copy, 5 + 3 * copy)
+        assert torch.allclose(moved[:, cols], x[:, cols] @ Irrep("1o").D(Q).T, rtol=0, atol=1e-14)
+    P = torch.tensor([[0.0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=F64)
+    v = torch.randn(4, 3, dtype=F64, generator=g)  # a vector stored as (y, z, x): the harmonics of degree 1
+    assert torch.allclose(spherical_harmonics(1, v, normalize=False, normalization="norm")[:, 1:], v[:, [1, 2, 0]],
+                          rtol=0, atol=1e-15)
+    assert torch.allclose(Irrep("1o").D(Q), P @ Q @ P.T, rtol=0, atol=1e-14)
+    from e3nn import o3  # a test dependency (pyproject: test): never skipped
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(F64)  # e3nn builds its constants in the default dtype
+    try:
+        theirs = o3.Irreps("2x0e + 2x1o + 1x2e").D_from_matrix(P @ Q @ P.T)
+    finally:
+        torch.set_default_dtype(old)
+    assert torch.allclose(irreps.D(Q), theirs, rtol=0, atol=1e-12)
+
+
+def test_parity_is_the_sign_under_the_inversion():
+    from minignn.clebsch_gordan import clebsch_gordan
+    from minignn.irreps import Irrep, wigner_D
+
+    minus = -torch.eye(3, dtype=F64)
+    for l in range(4):
+        assert torch.equal(Irrep(l, 1).D(minus), torch.eye(2 * l + 1, dtype=F64))
+        assert torch.equal(Irrep(l, -1).D(minus), -torch.eye(2 * l + 1, dtype=F64))
+        assert torch.equal(wigner_D(l, minus), (-1) ** l * torch.eye(2 * l + 1, dtype=F64))  # harmonics: (l, (-1)^l)
+    g = torch.Generator().manual_seed(1)
+    Q = random_reflection(g)
+    u, v = torch.randn(3, dtype=F64, generator=g), torch.randn(3, dtype=F64, generator=g)
+    cross = lambda a, b: torch.einsum("abc,a,b->c", clebsch_gordan(1, 1, 1), a[[1, 2, 0]], b[[1, 2, 0]])  # noqa: E731
+    assert torch.allclose(cross(Q @ u, Q @ v), Irrep("1e").D(Q) @ cross(u, v), rtol=0, atol=1e-14)  # a pseudovector
+    assert torch.allclose(Irrep("1e").D(Q), -Irrep("1o").D(Q), rtol=0, atol=1e-15)  # det(Q) Q v
+    assert Irrep("1o") * Irrep("1o") == [Irrep("0e"), Irrep("1e"), Irrep("2e")]  # parities multiply
+
+
+def test_clebsch_gordan_normalisation_and_sign_are_e3nns():
+    from minignn.clebsch_gordan import clebsch_gordan
+    from minignn.tensor_product import TensorProduct
+
+    from e3nn import o3  # a test dependency (pyproject: test): never skipped
+    for l1, l2, l3 in [(1, 1, 0), (1, 1, 1), (1, 1, 2), (2, 1, 2), (2, 2, 2), (3, 2, 1)]:
+        C = clebsch_gordan(l1, l2, l3)
+        assert abs(float((C * C).sum()) - 1) < 1e-14
+        assert torch.allclose(C, o3.wigner_3j(l1, l2, l3, dtype=F64), rtol=0, atol=1e-12)  # same sign
+    for l in range(4):
+        assert torch.allclose(clebsch_gordan(l, l, 0)[..., 0], torch.eye(2 * l + 1, dtype=F64) / (2 * l + 1) ** 0.5,
+                              rtol=0, atol=1e-15)
+    assert not clebsch_gordan(1, 1, 3).any()  # |l1 - l2| <= l3 <= l1 + l2
+    tp = TensorProduct("1x1o", "1x1o", "1x0e").double()
+    with torch.no_grad():
+        tp.weight.fill_(1.0)
+    u, v = torch.randn(5, 3, dtype=F64), torch.randn(5, 3, dtype=F64)
+    assert torch.allclose(tp(u, v)[:, 0], (u * v).sum(-1) / 3 ** 0.5, rtol=0, atol=1e-14)
 
 
 @pytest.mark.parametrize("run", [1, 2])
