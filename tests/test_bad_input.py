@@ -23,6 +23,7 @@ import minignn
 import minignn.datasets
 import test_bad_input_data
 import test_bad_input_models
+import test_bad_input_spherical
 from bad_input_support import KINDS, bad, finite, good, run_case, with_env
 from minignn import checks, results, testing, timing, units
 from minignn.geometry import (apply_transform, center, check_pos, random_reflection, random_rotation,
@@ -436,7 +437,7 @@ EXEMPT = {
     "minignn.units.ENERGY_UNITS": "a table of unit sizes (a constant)",
 }
 
-ALL_CASES = CASES + test_bad_input_models.CASES + test_bad_input_data.CASES
+ALL_CASES = CASES + test_bad_input_models.CASES + test_bad_input_data.CASES + test_bad_input_spherical.CASES
 
 
 def public_names():
