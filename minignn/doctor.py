@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["Check", "PACKAGES", "check_import", "check_python", "check_qm7", "check_qm9", "check_checkpoints",
+__all__ = ["Check", "STATUSES", "PACKAGES", "check_import", "check_python", "check_qm7", "check_qm9", "check_checkpoints",
            "run_checks", "report", "main"]
 
 PIP = "pip install"
@@ -46,6 +46,9 @@ PACKAGES = (
 )
 
 
+STATUSES = ("ok", "missing", "optional", "warning")
+
+
 @dataclass
 class Check:
     """One line of the report: ``status`` is "ok", "missing" (required), "optional" (missing, not needed) or
@@ -56,6 +59,10 @@ class Check:
     detail: str
     fix: str = ""
 
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
     @property
     def failed(self) -> bool:
         return self.status == "missing"
@@ -63,6 +70,8 @@ class Check:
 
 def check_python(minimum: tuple[int, int] = (3, 10)) -> Check:
     """The interpreter: at least ``minimum`` (pyproject's requires-python)."""
+    if not (isinstance(minimum, tuple) and len(minimum) == 2 and all(type(v) is int for v in minimum)):
+        raise ValueError(f"minimum must be a (major, minor) tuple of two ints, got {minimum!r}")
     version = platform.python_version()
     if sys.version_info[:2] >= minimum:
         return Check("python", "ok", version)
@@ -72,6 +81,10 @@ def check_python(minimum: tuple[int, int] = (3, 10)) -> Check:
 
 def check_import(module: str, pip_name: str | None = None, required: bool = True, purpose: str = "") -> Check:
     """Import ``module``; on failure say how to install it (``pip install <pip_name>``)."""
+    if not isinstance(module, str) or not module:
+        raise ValueError(f"module must be a module name (a non-empty str), got {module!r}")
+    if not isinstance(required, bool):
+        raise ValueError(f"required must be True or False, got {required!r}")
     try:
         mod = importlib.import_module(module)
     except Exception as err:  # ImportError, or a broken build raising something else on import
@@ -120,24 +133,25 @@ def describe_folder(folder) -> str:
     return "a folder given by hand"
 
 
-def check_qm9() -> Check:
+def check_qm9(data_dir=None) -> Check:
     """QM9's files, from the ``qm9pack`` package (found, not imported: its ``__init__`` needs setuptools, which the
-    loader does not)."""
+    loader does not), or from ``data_dir``."""
     try:
         from minignn.datasets.qm9 import _csv_files, qm9pack_data_dir
 
-        files = _csv_files(qm9pack_data_dir())
+        files = _csv_files(qm9pack_data_dir() if data_dir is None else data_dir)
     except Exception as err:
         return Check("QM9 data", "missing", f"{type(err).__name__}: {err}".splitlines()[0], f"{PIP} qm9pack")
     return Check("QM9 data", "ok", f"qm9pack, {len(files)} files")
 
 
-def check_checkpoints() -> list[Check]:
-    """The shipped weights, loaded as the chapters load them."""
+def check_checkpoints(painn_path=None, edm_path=None) -> list[Check]:
+    """The shipped weights (or the files given), loaded as the chapters load them."""
     checks = []
-    for name, load in (("PaiNN checkpoint (QM7)", _load_painn), ("EDM checkpoint (QM9)", _load_edm)):
+    for name, load, path in (("PaiNN checkpoint (QM7)", _load_painn, painn_path),
+                             ("EDM checkpoint (QM9)", _load_edm, edm_path)):
         try:
-            detail = load()
+            detail = load(path)
         except Exception as err:
             checks.append(Check(name, "missing", f"{type(err).__name__}: {err}".splitlines()[0],
                                 "reinstall minignn (pip install -e . in the repository, or the wheel)"))
@@ -146,22 +160,26 @@ def check_checkpoints() -> list[Check]:
     return checks
 
 
-def _load_painn() -> str:
+def _load_painn(path=None) -> str:
     from minignn.painn import load_pretrained
 
-    pretrained = load_pretrained()
+    pretrained = load_pretrained(path)
     return f"{sum(p.numel() for p in pretrained.model.parameters())} parameters"
 
 
-def _load_edm() -> str:
+def _load_edm(path=None) -> str:
     from minignn.edm import load_edm
 
-    model, info = load_edm()
+    model, info = load_edm(path)
     return f"{sum(p.numel() for p in model.parameters())} parameters, {info.get('steps', '?')} training steps"
 
 
 def run_checks(packages=PACKAGES) -> list[Check]:
-    """Every check, in the order of the report (checks needing minignn's data code run only if torch imports)."""
+    """Every check, in the order of the report (checks needing minignn's data code run only if torch imports).
+    ``packages``: rows ``(import name, pip name, required, what for)`` like :data:`PACKAGES`."""
+    if not isinstance(packages, (tuple, list)) or not all(isinstance(row, tuple) and len(row) == 4 for row in packages):
+        raise ValueError(f"packages must be rows (import name, pip name, required, what for) like PACKAGES, got "
+                         f"{packages!r}"[:200])
     checks = [check_python()]
     checks += [check_import(module, pip_name, required, purpose) for module, pip_name, required, purpose in packages]
     if any(c.name == "torch" and c.status == "ok" for c in checks):
@@ -171,6 +189,8 @@ def run_checks(packages=PACKAGES) -> list[Check]:
 
 def report(checks: list[Check], seconds: float | None = None) -> str:
     """The text printed: one line per check, then what to fix."""
+    if not isinstance(checks, list) or not checks or not all(isinstance(c, Check) for c in checks):
+        raise ValueError(f"checks must be a non-empty list of Check, got {checks!r}"[:200])
     mark = {"ok": "ok", "missing": "MISSING", "optional": "optional", "warning": "warning"}
     width = max(len(c.name) for c in checks)
     lines = [f"  {mark[c.status]:<9} {c.name:<{width}}  {c.detail}" for c in checks]
@@ -190,6 +210,8 @@ def report(checks: list[Check], seconds: float | None = None) -> str:
 
 
 def main(argv=None, run: Callable[[], list[Check]] = run_checks) -> int:
+    if not callable(run):
+        raise ValueError(f"run must be a callable returning a list of Check, got {type(run).__name__}")
     argparse.ArgumentParser(prog="python -m minignn.doctor", description=__doc__.split("\n\n")[0]).parse_args(argv)
     start = time.perf_counter()
     checks = run()

@@ -395,6 +395,8 @@ CASES = [
 #: Public names that are constants (tables, tuples of names, numbers, paths), not functions: they take no input.
 EXEMPT = {
     "minignn.trainings.COMMANDS": "the table of commands of python -m minignn.train (a constant)",
+    "minignn.doctor.PACKAGES": "the table of packages the setup check imports (a constant)",
+    "minignn.doctor.STATUSES": "the statuses of a setup check (a constant)",
     "minignn.bond_tables.SINGLE": "a table of bond lengths (a constant)",
     "minignn.bond_tables.DOUBLE": "a table of bond lengths (a constant)",
     "minignn.bond_tables.TRIPLE": "a table of bond lengths (a constant)",

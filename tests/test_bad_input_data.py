@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from bad_input_support import bad, environment, good, with_env
-from minignn import bond_tables, checkpoint, edm, metrics, painn, train, viewer
+from minignn import bond_tables, checkpoint, doctor, edm, metrics, painn, train, viewer
 from minignn.baselines import CompositionBaseline, Standardizer
 from minignn.datasets import (QM7, QM9, QM9_TYPES, AtomTypes, Molecule, MoleculeSet, check_split, element_symbol,
                               find_qm7, indices_sha256, load_qm7, load_qm9, molecules_to_graphs, qm7_split, read_qm7,
@@ -159,6 +159,21 @@ def trainer_file(tmp, change):
 
 
 BONDS = (torch.tensor([[0, 1]]), torch.tensor([1]))
+
+def _doctor_qm7_with(tmp, content: bytes):
+    """doctor.check_qm7 with a qm7.mat of ``content`` in $MINIGNN_DATA and an empty cache."""
+    (tmp / "data").mkdir()
+    (tmp / "data" / "qm7.mat").write_bytes(content)
+    with environment(MINIGNN_DATA=str(tmp / "data"), MINIGNN_CACHE=str(tmp / "cache"), MINIGNN_NO_DOWNLOAD="1"):
+        return doctor.check_qm7()
+
+
+def _doctor_broken_checkpoint(tmp):
+    """doctor.check_checkpoints with the shipped PaiNN weights and a truncated EDM file."""
+    broken = tmp / "qm9_edm.pt"
+    broken.write_bytes(edm.qm9_checkpoint_path().read_bytes()[:1000])
+    return doctor.check_checkpoints(edm_path=broken)
+
 
 CASES = [
     # -- minignn.datasets.atoms --------------------------------------------------------------------------------------
@@ -347,5 +362,19 @@ CASES = [
     bad(viewer.show_trajectory, "shape", "same number of atoms", lambda: viewer.show_trajectory([flat([WATER]),
                                                                                                 flat([METHANE])])),
     bad(viewer.show_trajectory, "range", "interval_ms", lambda: viewer.show_trajectory([flat([WATER])], interval_ms=0)),
+    # the setup check (python -m minignn.doctor)
+    bad(doctor.check_import, "dtype", "module", lambda: doctor.check_import(3)),
+    bad(doctor.check_import, "option", "required", lambda: doctor.check_import("math", required="yes")),
+    bad(doctor.check_python, "shape", "minimum", lambda: doctor.check_python((3,))),
+    bad(doctor.Check, "option", "status", lambda: doctor.Check("torch", "fine", "2.13")),
+    bad(doctor.report, "empty", "checks", lambda: doctor.report([])),
+    bad(doctor.run_checks, "shape", "packages", lambda: doctor.run_checks([("torch", "torch")])),
+    bad(doctor.main, "option", "run", lambda: doctor.main([], run=3)),
+    good(doctor.check_qm7, "file", lambda tmp: _doctor_qm7_with(tmp, b"not a mat file"),
+         lambda c: c.failed and "not a readable .mat file" in c.detail),
+    good(doctor.check_qm9, "file", lambda tmp: doctor.check_qm9(tmp),
+         lambda c: c.failed and "no qm9_part*.csv files" in c.detail),
+    good(doctor.check_checkpoints, "file", lambda tmp: _doctor_broken_checkpoint(tmp),
+         lambda checks: [c.status for c in checks] == ["ok", "missing"] and "reinstall minignn" in checks[1].fix),
 ]
 

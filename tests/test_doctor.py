@@ -101,7 +101,7 @@ def test_qm9_without_qm9pack_is_reported(monkeypatch):
 
 
 def test_a_checkpoint_that_does_not_load_is_reported(monkeypatch):
-    def broken():
+    def broken(path=None):
         raise RuntimeError("PytorchStreamReader failed reading zip archive")
     monkeypatch.setattr(doctor, "_load_edm", broken)
     checks = {c.name: c for c in doctor.check_checkpoints()}
