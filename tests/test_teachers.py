@@ -18,7 +18,8 @@ SECTIONS = ("Before the day", "A one-day workshop", "A two-day workshop", "A sho
             "Instructor notes for the open exercises", "Cheat sheet")
 # How the page names each chapter in the headings of its notes.
 CHAPTER_NAMES = {"graphs": "Graphs", "hypergraphs": "Hypergraphs", "laplacian": "Laplacian", "mpnn": "MPNN",
-                 "scatter": "Scatter", "equivariance": "Equivariance", "qm7": "QM7", "diffusion": "Diffusion"}
+                 "scatter": "Scatter", "equivariance": "Equivariance",
+                 "spherical": "Spherical harmonics", "qm7": "QM7", "diffusion": "Diffusion"}
 
 
 def section(title: str) -> str:
