@@ -19,10 +19,12 @@ The exercise convention (the Exercises section that ends every chapter):
   Without it the stub is ``raise NotImplementedError("Exercise: write your solution here")``.
 
 The workshop notebook of a chapter is the chapter with every solution cell replaced by its stub (under a note
-telling the participant to replace it), the check cells kept, the answers of the quick exercises removed, and
-no outputs.  ``--check`` runs each chapter in one kernel, cell after cell, and at each solution cell runs
-stub -> check (the check must raise) then solution -> check (the check must pass), so the solution's
-definitions are the ones the rest of the chapter sees.
+telling the participant to replace it), the check cells kept, the answers of the quick exercises removed, no
+outputs, and its markdown in plain Markdown that JupyterLab and Colab render (to_markdown: admonitions become a
+bold title and a blockquote, equations keep the book's numbers, citations read "(Gilmer et al. 2017)", {doc}
+links point to the chapter notebooks).  ``--check`` runs each chapter in one kernel, cell after cell, and at
+each solution cell runs stub -> check (the check must raise) then solution -> check (the check must pass), so
+the solution's definitions are the ones the rest of the chapter sees.
 
 This script lives in ``tools/``, not in the ``minignn`` package: it builds and checks the book (it needs
 nbclient, a Jupyter kernel and the repository's ``_toc.yml``), which a user of the package never needs.
@@ -415,7 +417,7 @@ def _directive(name: str, arg: str, body: list[str], ctx: MystContext, one_line:
         if ADMONITIONS[name] is not None and arg:  # {note} Text: the argument is the first line of the body
             body = [arg] + body
         title = _inline(title or name.capitalize(), ctx, True).strip()
-        inner = to_markdown("\n".join(body), ctx, one_line=True).strip("\n")
+        inner = re.sub(r"\n{3,}", "\n\n", to_markdown("\n".join(body), ctx, one_line=True)).strip("\n")
         quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in inner.split("\n")) if inner else ""
         return f"**{title}**" + (f"\n\n{quoted}" if quoted else "")
     if name in CODE_DIRECTIVES:
