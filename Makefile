@@ -39,7 +39,7 @@ help:
 	@echo "make test-notebooks  only execute (and time) every notebook"
 	@echo "make browser-test    open every page of the built book in Chromium with no network"
 	@echo "                     (screenshots in _build/screenshots)"
-	@echo "make workshop        workshop/<chapter>.ipynb: the exercises with stubs, the checks kept"
+	@echo "make workshop        workshop/<chapter>.ipynb: the exercises with stubs, the checks kept, no MyST"
 	@echo "make check-setup     is everything the book needs here? (offline, seconds; python -m minignn.doctor)"
 	@echo "make clean           remove _build (keeps .venv)"
 
