@@ -138,3 +138,20 @@ def test_equivariance_shows_that_distances_are_not_enough_for_message_passing():
     for key in ("pozdnyakov2020incompleteness", "pozdnyakov2022incompleteness", "li2023distance"):
         assert key in text and key in bib_keys()
     assert 'assert separated["lengths"] < 1e-12 < 1e-3 < separated["lengths + angles"]' in code
+
+
+def test_equivariance_checks_its_twenty_line_egnn_layer_against_minignn():
+    """Issue 19, part 3: the chapter writes one EGNN layer in plain PyTorch, compares it with EGNNLayer (both
+    reductions, coords_range), prints the difference and asserts it; the figure's terms are the layer's messages."""
+    text, code = cells("equivariance", "markdown"), cells("equivariance", "code")
+    assert "def egnn_layer(layer, h, pos, edge_index):" in code
+    for piece in ("index_add_(0, dst, m)", "vec / (dist + 1) * w", "layer.coords_range * torch.tanh(w)",
+                  'layer.pos_reduce == "mean"', "layer.phi_e(", "layer.phi_h(", "layer.phi_x("):
+        assert piece in code, piece
+    assert '(("mean", None), ("sum", 2.0))' in code
+    assert "egnn_layer(layer, x, pos, edge_index), layer(x, pos, edge_index)" in code
+    assert "20 lines vs EGNNLayer: max |difference| h {dh:.1e}, positions {dr:.1e}" in code
+    assert "assert worst < 1e-12" in code
+    assert "Compare, on each line, the largest move of an atom with the two differences" in text
+    assert "sketch.message((h_flat[src], p[src]), (h_flat[dst], p[dst]), None)" in code
+    assert "assert mean_err < 1e-12 and turn_err < 1e-12 and along_edges < 1e-12" in code
