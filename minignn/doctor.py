@@ -136,12 +136,18 @@ def describe_folder(folder) -> str:
 def check_qm9(data_dir=None) -> Check:
     """QM9's files, from the ``qm9pack`` package (found, not imported: its ``__init__`` needs setuptools, which the
     loader does not), or from ``data_dir``."""
-    try:
-        from minignn.datasets.qm9 import _csv_files, qm9pack_data_dir
+    from pathlib import Path
 
-        files = _csv_files(qm9pack_data_dir() if data_dir is None else data_dir)
+    from minignn.datasets.qm9 import qm9pack_data_dir
+
+    try:
+        folder = Path(qm9pack_data_dir() if data_dir is None else data_dir)
     except Exception as err:
         return Check("QM9 data", "missing", f"{type(err).__name__}: {err}".splitlines()[0], f"{PIP} qm9pack")
+    files = sorted(folder.glob("qm9_part*.csv"))  # what minignn.datasets.load_qm9 reads
+    if not files:
+        return Check("QM9 data", "missing", f"no qm9_part*.csv files in {'qm9pack' if data_dir is None else 'data_dir'}",
+                     f"{PIP} --force-reinstall qm9pack")
     return Check("QM9 data", "ok", f"qm9pack, {len(files)} files")
 
 
