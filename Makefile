@@ -22,6 +22,8 @@ NOTEBOOKS := $(filter-out %.nbmake.ipynb,$(wildcard book/*.ipynb))
 BOOK_ENV := PYTHONPATH=book/_ext$${PYTHONPATH:+:$$PYTHONPATH}
 # MathJax 3 (TeX input, CHTML output, its own woff fonts) and 3Dmol.js of the version py3Dmol embeds.
 MATHJAX_VERSION   ?= 3.2.2
+# reveal.js for the slides (`make slides`), copied from npm with them.
+REVEAL_VERSION    ?= 5.2.1
 THREEDMOL_VERSION := $(shell sed -n 's/^py3Dmol==//p' requirements.txt)
 VENDOR_DIR        := _build/_static_vendor
 # Execution time of each notebook, measured by `make test` (nbmake), shown under each chapter title.
@@ -60,9 +62,10 @@ $(STAMP): requirements.txt pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-# MathJax and 3Dmol.js for offline reading (git-ignored copy; needs npm, else the book uses a CDN).
+# MathJax, 3Dmol.js and reveal.js for offline reading (git-ignored copy; needs npm, else the book
+# uses a CDN and `make slides` stops, saying so).
 vendor:
-	@bash .ci/vendor_assets.sh $(VENDOR_DIR) $(MATHJAX_VERSION) $(THREEDMOL_VERSION) $(VENDOR_REQUIRED)
+	@bash .ci/vendor_assets.sh $(VENDOR_DIR) $(MATHJAX_VERSION) $(THREEDMOL_VERSION) $(REVEAL_VERSION) $(VENDOR_REQUIRED)
 
 book: $(STAMP) vendor
 	$(BOOK_ENV) $(JB) build .
