@@ -33,14 +33,15 @@ RUNTIMES          := _build/runtimes.json
 PLAYWRIGHT ?= playwright==1.65.2
 BROWSER_STAMP := $(VENV)/.installed-$(PLAYWRIGHT)
 
-.PHONY: help install vendor book book-ci test test-notebooks browser-test workshop check-setup clean
+.PHONY: help install vendor book book-ci slides test test-notebooks browser-test workshop check-setup clean
 
 help:
 	@echo "make book            build the book into _build/html (creates .venv on first use)"
 	@echo "make test            run tests/ and execute every notebook of the book (timing each one)"
 	@echo "make test-notebooks  only execute (and time) every notebook"
-	@echo "make browser-test    open every page of the built book in Chromium with no network"
-	@echo "                     (screenshots in _build/screenshots)"
+	@echo "make slides          _build/slides/<chapter>.html: a reveal.js deck per chapter, offline"
+	@echo "make browser-test    open every page of the built book and every deck in Chromium with no"
+	@echo "                     network (screenshots in _build/screenshots)"
 	@echo "make workshop        workshop/<chapter>.ipynb: the exercises with stubs, the checks kept"
 	@echo "make check-setup     is everything the book needs here? (offline, seconds; python -m minignn.doctor)"
 	@echo "make clean           remove _build (keeps .venv)"
@@ -80,6 +81,13 @@ book-ci: $(STAMP)
 	sed -e 's/^\(\s*execute_notebooks:\).*/\1 "off"/' _config.yml > _build/_config_ci.yml
 	$(BOOK_ENV) $(JB) build . --config _build/_config_ci.yml -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+# One reveal.js deck per chapter (tools/slides.py), from the notebooks' outputs (CI: executed in place
+# by `make test NBMAKE_FLAGS=--overwrite`), else from _build/jupyter_execute (`make book`), else executing
+# them. reveal.js and MathJax come from `make vendor` and are copied into _build/slides/_assets.
+slides: $(STAMP)
+	@$(MAKE) --no-print-directory vendor
+	$(BOOK_ENV) $(PY) tools/slides.py --out _build/slides
 
 NBMAKE_FLAGS ?=
 test: $(STAMP)
