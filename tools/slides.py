@@ -116,7 +116,7 @@ def inline_html(text: str) -> str:
         if part.startswith("`") and part.endswith("`") and len(part) > 1:
             out.append(f"<code>{html.escape(part[1:-1])}</code>")
         elif part.startswith("$") and part.endswith("$") and len(part) > 2:
-            out.append(r"\(" + html.escape(part[1:-1], quote=False) + r"\)")
+            out.append(r'<span class="math inline">\(' + html.escape(part[1:-1], quote=False) + r"\)</span>")
         else:
             escaped = html.escape(part, quote=False)
             escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
@@ -307,7 +307,7 @@ def slide_body(section: Section, deck_files: Path, stem: str, images: list, whol
         prose = paragraphs(markdown)
         items = exercises or bullets(prose[0] if prose else "")
         if items:
-            parts.append("<ul>" + "".join(f"<li>{inline_html(shorten(strip_myst(e), 200))}</li>"
+            parts.append("<ul>" + "".join(f"<li>{inline_html(shorten(strip_myst(e), 240))}</li>"
                                           for e in items[:6]) + "</ul>")
         elif prose:
             parts.append(f'<p class="lead">{inline_html(shorten(prose[0], 400))}</p>')
