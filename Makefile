@@ -85,9 +85,11 @@ book-ci: $(STAMP)
 # One reveal.js deck per chapter (tools/slides.py), from the notebooks' outputs (CI: executed in place
 # by `make test NBMAKE_FLAGS=--overwrite`), else from _build/jupyter_execute (`make book`), else executing
 # them. reveal.js and MathJax come from `make vendor` and are copied into _build/slides/_assets.
+# SLIDES_CHAPTERS="book/graphs.ipynb ..." builds only those decks.
+SLIDES_CHAPTERS ?=
 slides: $(STAMP)
 	@$(MAKE) --no-print-directory vendor
-	$(BOOK_ENV) $(PY) tools/slides.py --out _build/slides
+	$(BOOK_ENV) $(PY) tools/slides.py --out _build/slides $(SLIDES_CHAPTERS)
 
 NBMAKE_FLAGS ?=
 test: $(STAMP)

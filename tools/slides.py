@@ -431,8 +431,9 @@ def executed(notebook: Path, out: Path, executed_dir: Path = EXECUTED):
         relative = notebook.resolve().relative_to(ROOT)
     except ValueError:
         relative = Path(notebook.name)
-    for candidate in (executed_dir / relative, executed_dir / notebook.name):
-        if candidate.is_file():
+    earlier = out / "executed" / notebook.name  # executed by an earlier run, kept while the notebook is unchanged
+    for candidate in (executed_dir / relative, executed_dir / notebook.name, earlier):
+        if candidate.is_file() and (candidate != earlier or candidate.stat().st_mtime >= notebook.stat().st_mtime):
             built = nbformat.read(candidate, as_version=4)
             if has_outputs(built):
                 return built, f"outputs of {candidate}"
@@ -506,8 +507,8 @@ def build(notebooks: list[Path], out: Path = OUT, vendor: Path = VENDOR, execute
         path.write_text(deck_html(chapter, out), encoding="utf-8")
         decks.append((chapter.name, chapter.title))
         written.append(path)
-        print(f"{path.relative_to(out.parent) if out.parent in path.parents else path}: "
-              f"{1 + len(chapter.sections)} slides ({source})", flush=True)
+        total = 1 + path.read_text(encoding="utf-8").count("<h2>")
+        print(f"{path}: {total} slides, {len(chapter.sections)} sections ({source})", flush=True)
     (out / "index.html").write_text(index_html(decks), encoding="utf-8")
     (out / "decks.json").write_text(json.dumps([name for name, _ in decks]) + "\n")
     return written
