@@ -384,6 +384,23 @@ window.MathJax = {{
 <script>
 Reveal.initialize({{hash: true, center: true, slideNumber: "c/t", width: 1100, height: 700,
                     plugins: [RevealNotes]}});
+// A display equation wider than the slide is set smaller until it fits (measured once it is shown).
+function fitMath(slide) {{
+  if (!slide) return;
+  slide.querySelectorAll(".math.display").forEach(el => {{
+    let size = 100;
+    while (el.querySelector("mjx-container") && el.scrollWidth > el.clientWidth + 1 && size > 40) {{
+      size -= 5;
+      el.style.fontSize = (0.8 * size / 100) + "em";
+    }}
+  }});
+}}
+function afterTypeset(fn) {{  // MathJax (deferred) may start after reveal.js
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) MathJax.startup.promise.then(fn);
+  else window.addEventListener("load", () => afterTypeset(fn), {{once: true}});
+}}
+Reveal.on("ready", () => afterTypeset(() => fitMath(Reveal.getCurrentSlide())));
+Reveal.on("slidechanged", event => afterTypeset(() => fitMath(event.currentSlide)));
 </script>
 </body>
 </html>

@@ -8,7 +8,8 @@ vertical sub-slides included); it asserts:
   that failed to load;
 * on every slide, every equation (``.math``) was typeset by MathJax (an ``mjx-container``, no
   ``mjx-merror``), and no raw TeX delimiter (``$$``, ``\\[``) or MyST role (``{cite}`...```) is left;
-* on every slide, every ``<img>`` loaded (``naturalWidth > 0``) and is shown with a non-zero size.
+* on every slide, every display equation fits the slide's width, and every ``<img>`` loaded
+  (``naturalWidth > 0``) and is shown with a non-zero size.
 
 The index page must link every deck.  A screenshot of each slide goes to
 ``_build/screenshots/slides/``.  Skipped when the decks are not built (failed under
@@ -81,6 +82,7 @@ SLIDE_JS = """async (i) => {
     errors: Array.from(slide.querySelectorAll('mjx-merror')).map(e => e.getAttribute('data-mjx-error') || e.textContent),
     images: images.length,
     broken: images.filter(img => !(img.complete && img.naturalWidth > 0)).map(img => img.currentSrc || img.src),
+    wide: Array.from(slide.querySelectorAll('.math.display')).filter(m => m.scrollWidth > m.clientWidth + 1).map(m => m.textContent.slice(0, 60)),
     hidden: images.filter(img => { const b = img.getBoundingClientRect(); return !(b.width > 0 && b.height > 0); }).map(img => img.src),
     text: visible.textContent,
   };
@@ -149,6 +151,7 @@ def test_deck_in_browser(deck, slides_url, browser, screenshots_dir):
                 problems += [f"{where}: MathJax error: {t!r}" for t in found["errors"]]
                 problems += [f"{where}: image not loaded: {src}" for src in found["broken"]]
                 problems += [f"{where}: image shown with no size: {src}" for src in found["hidden"]]
+                problems += [f"{where}: equation wider than the slide: {t!r}" for t in found["wide"]]
                 raw = RAW.findall(found["text"])
                 if raw:
                     problems.append(f"{where}: raw TeX or MyST left on the slide: {sorted(set(raw))}")
