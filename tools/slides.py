@@ -31,7 +31,6 @@ import argparse
 import ast
 import base64
 import html
-import json
 import re
 import shutil
 import sys
@@ -527,7 +526,6 @@ def build(notebooks: list[Path], out: Path = OUT, vendor: Path = VENDOR, execute
         total = 1 + path.read_text(encoding="utf-8").count("<h2>")
         print(f"{path}: {total} slides, {len(chapter.sections)} sections ({source})", flush=True)
     (out / "index.html").write_text(index_html(decks), encoding="utf-8")
-    (out / "decks.json").write_text(json.dumps([name for name, _ in decks]) + "\n")
     return written
 
 
