@@ -105,7 +105,8 @@ $(BROWSER_STAMP): $(STAMP)
 	$(PIP) install $(PLAYWRIGHT)
 	touch $@
 
-# After `make book` or `make book-ci`: every page of _build/html in Chromium with no network.
+# After `make book` or `make book-ci`, and `make slides`: every page of _build/html and every deck of
+# _build/slides in Chromium with no network.
 browser-test: $(BROWSER_STAMP)
 	MINIGNN_BROWSER_TEST_REQUIRED=1 $(PY) -m pytest tests/browser --confcutdir=tests/browser
 

@@ -143,3 +143,17 @@ def test_chapters_are_the_notebooks_of_the_toc():
     names = [path.stem for path in slides.chapters()]
     assert names[:2] == ["graphs", "hypergraphs"] and "intro" not in names and "teachers" not in names
     assert all(path.suffix == ".ipynb" and path.is_file() for path in slides.chapters())
+
+
+def test_a_section_of_text_only_shows_its_list_or_first_paragraph():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "# T\n\nIntro.\n\n## Summary\n\n* one item, $a - b$,\n  continued - with a dash\n* two, see {doc}`mpnn`\n\n"
+        "## Exercises\n\n```{admonition} Exercise 1 (quick): a question\nText.\n```\n")])
+    chapter = slides.parse(nb, "t")
+    summary, exercises = chapter.sections
+    body, rich = slides.slide_body(summary, pathlib.Path("unused"), "s1", [], whole=False)
+    assert not rich
+    assert body == ('<ul><li>one item, <span class="math inline">\\(a - b\\)</span>, continued - with a dash</li>'
+                    "<li>two, see mpnn</li></ul>")
+    body, _ = slides.slide_body(exercises, pathlib.Path("unused"), "s2", [], whole=False)
+    assert body == "<ul><li>Exercise 1 (quick): a question</li></ul>"

@@ -70,6 +70,7 @@ _OPTION = re.compile(r"^:[\w-]+:")
 _LABEL = re.compile(r"^\([\w:.-]+\)=\s*$")
 _ROLE = re.compile(r"\{([\w:-]+)\}`([^`]*)`")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
+_BULLET = re.compile(r"^(?:\*|-|\+|\d+\.)\s+")
 _EXERCISE = re.compile(r"^(`{3,}|:{3,})\{(?:admonition|exercise)\}\s*(Exercise\s+\d+.*)$", re.M)
 
 
@@ -133,8 +134,14 @@ def paragraphs(markdown: str) -> list[str]:
     for block in re.split(r"\n\s*\n", text):
         lines = [line.strip() for line in block.splitlines() if line.strip()]
         lines = [line for line in lines if not line.startswith(("#", "|", "$$", "<"))]
-        if lines:
-            result.append(" ".join(lines))
+        joined: list[str] = []  # one line per list item, the item's continuation lines joined to it
+        for line in lines:
+            if joined and not _BULLET.match(line):
+                joined[-1] += " " + line
+            else:
+                joined.append(line)
+        if joined:
+            result.append("\n".join(joined) if _BULLET.match(joined[0]) else " ".join(joined))
     return result
 
 
@@ -315,9 +322,9 @@ def slide_body(section: Section, deck_files: Path, stem: str, images: list, whol
 
 def bullets(paragraph: str) -> list[str]:
     """The items of a paragraph that is a bullet list (as paragraphs() joins it), else []."""
-    if not re.match(r"^(\*|-|\d+\.)\s", paragraph):
+    if not _BULLET.match(paragraph):
         return []
-    return [item.strip() for item in re.split(r"(?:^|\s)(?:\*|-|\d+\.)\s+", paragraph) if item.strip()]
+    return [_BULLET.sub("", item).strip() for item in paragraph.split("\n") if _BULLET.sub("", item).strip()]
 
 
 def shorten(text: str, limit: int) -> str:
@@ -335,7 +342,11 @@ def notes(section: Section) -> str:
         if len(text) + len(paragraph) > MAX_NOTES_CHARS:
             break
         text += paragraph
-        out.append(f"<p>{inline_html(paragraph)}</p>")
+        items = bullets(paragraph)
+        if items:
+            out.append("<ul>" + "".join(f"<li>{inline_html(item)}</li>" for item in items) + "</ul>")
+        else:
+            out.append(f"<p>{inline_html(paragraph)}</p>")
     return f'<aside class="notes">{"".join(out)}</aside>' if out else ""
 
 
