@@ -35,10 +35,10 @@ cp "$tmp/mathjax/LICENSE" "$dest/mathjax/LICENSE"
 cp "$tmp/3dmol/build/3Dmol-min.js" "$tmp/3dmol/build/3Dmol-min.js.LICENSE.txt" "$dest/3dmol/"
 cp "$tmp/3dmol/LICENSE" "$dest/3dmol/LICENSE"
 # reveal.js: the script, its CSS, the white theme with its fonts, the speaker-notes plugin.
-mkdir -p "$dest/reveal/dist/theme" "$dest/reveal/plugin"
+mkdir -p "$dest/reveal/dist/theme" "$dest/reveal/plugin/notes"
 cp "$tmp/reveal/dist/reveal.js" "$tmp/reveal/dist/reveal.css" "$tmp/reveal/dist/reset.css" "$dest/reveal/dist/"
 cp "$tmp/reveal/dist/theme/white.css" "$dest/reveal/dist/theme/"
 cp -r "$tmp/reveal/dist/theme/fonts" "$dest/reveal/dist/theme/fonts"
-cp -r "$tmp/reveal/plugin/notes" "$dest/reveal/plugin/notes"
+cp "$tmp/reveal/plugin/notes/notes.js" "$dest/reveal/plugin/notes/"  # the speaker view is inlined in it
 cp "$tmp/reveal/LICENSE" "$dest/reveal/LICENSE"
 echo "$want" > "$dest/offline-assets.json"

@@ -46,7 +46,7 @@ EXECUTED = ROOT / "_build" / "jupyter_execute"
 # What a deck needs from the vendored copy (relative to VENDOR), copied into <out>/_assets/.
 REVEAL_FILES = ("reveal/dist/reveal.js", "reveal/dist/reveal.css", "reveal/dist/reset.css",
                 "reveal/dist/theme/white.css", "reveal/plugin/notes/notes.js")
-REVEAL_DIRS = ("reveal/dist/theme/fonts", "reveal/plugin/notes")
+REVEAL_DIRS = ("reveal/dist/theme/fonts",)
 MATHJAX_FILE = "mathjax/tex-mml-chtml.js"
 
 HIDDEN_TAGS = {"hide-input", "hide-cell", "remove-cell", "remove-input", "solution", "check"}
