@@ -157,3 +157,18 @@ def test_a_section_of_text_only_shows_its_list_or_first_paragraph():
                     "<li>two, see mpnn</li></ul>")
     body, _ = slides.slide_body(exercises, pathlib.Path("unused"), "s2", [], whole=False)
     assert body == "<ul><li>Exercise 1 (quick): a question</li></ul>"
+
+
+def test_outputs_older_than_the_notebook_are_not_used(tmp_path, monkeypatch):
+    import os
+
+    notebook = tmp_path / "tiny.ipynb"
+    executed = tmp_path / "jupyter_execute"
+    executed.mkdir()
+    nbformat.write(tiny_notebook(), executed / "tiny.ipynb")
+    nbformat.write(tiny_notebook(with_outputs=False), notebook)
+    os.utime(executed / "tiny.ipynb", (1_000_000, 1_000_000))  # `make book` ran before the notebook changed
+    ran = []
+    monkeypatch.setattr("nbclient.NotebookClient.execute", lambda self, **kw: ran.append(self.nb))
+    slides.build([notebook], out=tmp_path / "slides", vendor=fake_vendor(tmp_path), executed_dir=executed)
+    assert len(ran) == 1 and (tmp_path / "slides" / "executed" / "tiny.ipynb").is_file()

@@ -19,7 +19,8 @@ MyST-only syntax ({cite}, {doc}, {eq} roles, directives) becomes plain text.
 
 Which outputs: the notebook's own outputs when it has any (CI: ``make test NBMAKE_FLAGS=--overwrite``
 executes every notebook in place), else those of ``_build/jupyter_execute/book/<name>.ipynb`` (what
-``make book`` leaves), else the notebook is executed (nbclient, 300 s) into ``<out>/executed/``.
+``make book`` leaves) or of an earlier run, if not older than the notebook, else the notebook is
+executed (nbclient, 300 s) into ``<out>/executed/``.
 
 Offline: reveal.js and MathJax come from ``_build/_static_vendor`` (``make vendor``, from the npm
 registry, as for the book) and are copied into ``<out>/_assets/``; a deck loads nothing from the network.
@@ -458,9 +459,10 @@ def executed(notebook: Path, out: Path, executed_dir: Path = EXECUTED):
         relative = notebook.resolve().relative_to(ROOT)
     except ValueError:
         relative = Path(notebook.name)
-    earlier = out / "executed" / notebook.name  # executed by an earlier run, kept while the notebook is unchanged
+    earlier = out / "executed" / notebook.name  # executed by an earlier run
     for candidate in (executed_dir / relative, executed_dir / notebook.name, earlier):
-        if candidate.is_file() and (candidate != earlier or candidate.stat().st_mtime >= notebook.stat().st_mtime):
+        # outputs older than the notebook are those of an earlier version of it
+        if candidate.is_file() and candidate.stat().st_mtime >= notebook.stat().st_mtime:
             built = nbformat.read(candidate, as_version=4)
             if has_outputs(built):
                 return built, f"outputs of {candidate}"
