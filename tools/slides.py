@@ -395,15 +395,16 @@ window.MathJax = {{
 <script>
 Reveal.initialize({{hash: true, center: true, slideNumber: "c/t", width: 1100, height: 700,
                     plugins: [RevealNotes]}});
-// A display equation wider than the slide is set smaller until it fits (measured once it is shown).
+// A display equation or a piece of code wider than the slide is set smaller until it fits (measured
+// once the slide is shown), down to 40 % (equations) or 60 % (code) of its size.
 function fitMath(slide) {{
   if (!slide) return;
-  slide.querySelectorAll(".math.display").forEach(el => {{
-    let size = 100;
-    while (el.querySelector("mjx-container") && el.scrollWidth > el.clientWidth + 1 && size > 40) {{
-      size -= 5;
-      el.style.fontSize = (0.8 * size / 100) + "em";
-    }}
+  slide.querySelectorAll(".math.display, pre").forEach(el => {{
+    const inner = el.querySelector("code") || el;
+    if (el.classList.contains("math") && !el.querySelector("mjx-container")) return;
+    const base = parseFloat(getComputedStyle(el).fontSize), least = el.tagName === "PRE" ? 60 : 40;
+    for (let size = 95; inner.scrollWidth > inner.clientWidth + 1 && size >= least; size -= 5)
+      el.style.fontSize = (base * size / 100) + "px";
   }});
 }}
 function afterTypeset(fn) {{  // MathJax (deferred) may start after reveal.js
