@@ -22,6 +22,8 @@ NOTEBOOKS := $(filter-out %.nbmake.ipynb,$(wildcard book/*.ipynb))
 BOOK_ENV := PYTHONPATH=book/_ext$${PYTHONPATH:+:$$PYTHONPATH}
 # MathJax 3 (TeX input, CHTML output, its own woff fonts) and 3Dmol.js of the version py3Dmol embeds.
 MATHJAX_VERSION   ?= 3.2.2
+# reveal.js for the slides (`make slides`), copied from npm with them.
+REVEAL_VERSION    ?= 5.2.1
 THREEDMOL_VERSION := $(shell sed -n 's/^py3Dmol==//p' requirements.txt)
 VENDOR_DIR        := _build/_static_vendor
 # Execution time of each notebook, measured by `make test` (nbmake), shown under each chapter title.
@@ -31,14 +33,15 @@ RUNTIMES          := _build/runtimes.json
 PLAYWRIGHT ?= playwright==1.65.2
 BROWSER_STAMP := $(VENV)/.installed-$(PLAYWRIGHT)
 
-.PHONY: help install vendor book book-ci test test-notebooks browser-test workshop check-setup clean
+.PHONY: help install vendor book book-ci slides test test-notebooks browser-test workshop check-setup clean
 
 help:
 	@echo "make book            build the book into _build/html (creates .venv on first use)"
 	@echo "make test            run tests/ and execute every notebook of the book (timing each one)"
 	@echo "make test-notebooks  only execute (and time) every notebook"
-	@echo "make browser-test    open every page of the built book in Chromium with no network"
-	@echo "                     (screenshots in _build/screenshots)"
+	@echo "make slides          _build/slides/<chapter>.html: a reveal.js deck per chapter, offline"
+	@echo "make browser-test    open every page of the built book and every deck in Chromium with no"
+	@echo "                     network (screenshots in _build/screenshots)"
 	@echo "make workshop        workshop/<chapter>.ipynb: the exercises with stubs, the checks kept, no MyST"
 	@echo "make check-setup     is everything the book needs here? (offline, seconds; python -m minignn.doctor)"
 	@echo "make clean           remove _build (keeps .venv)"
@@ -60,9 +63,10 @@ $(STAMP): requirements.txt pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-# MathJax and 3Dmol.js for offline reading (git-ignored copy; needs npm, else the book uses a CDN).
+# MathJax, 3Dmol.js and reveal.js for offline reading (git-ignored copy; needs npm, else the book
+# uses a CDN and `make slides` stops, saying so).
 vendor:
-	@bash .ci/vendor_assets.sh $(VENDOR_DIR) $(MATHJAX_VERSION) $(THREEDMOL_VERSION) $(VENDOR_REQUIRED)
+	@bash .ci/vendor_assets.sh $(VENDOR_DIR) $(MATHJAX_VERSION) $(THREEDMOL_VERSION) $(REVEAL_VERSION) $(VENDOR_REQUIRED)
 
 book: $(STAMP) vendor
 	$(BOOK_ENV) $(JB) build .
@@ -78,6 +82,15 @@ book-ci: $(STAMP)
 	$(BOOK_ENV) $(JB) build . --config _build/_config_ci.yml -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
+# One reveal.js deck per chapter (tools/slides.py), from the notebooks' outputs (CI: executed in place
+# by `make test NBMAKE_FLAGS=--overwrite`), else from _build/jupyter_execute (`make book`), else executing
+# them. reveal.js and MathJax come from `make vendor` and are copied into _build/slides/_assets.
+# SLIDES_CHAPTERS="book/graphs.ipynb ..." builds only those decks.
+SLIDES_CHAPTERS ?=
+slides: $(STAMP)
+	@$(MAKE) --no-print-directory vendor
+	$(BOOK_ENV) $(PY) tools/slides.py --out _build/slides $(SLIDES_CHAPTERS)
+
 NBMAKE_FLAGS ?=
 test: $(STAMP)
 	$(PY) -m pytest tests --ignore=tests/browser
@@ -92,7 +105,8 @@ $(BROWSER_STAMP): $(STAMP)
 	$(PIP) install $(PLAYWRIGHT)
 	touch $@
 
-# After `make book` or `make book-ci`: every page of _build/html in Chromium with no network.
+# After `make book` or `make book-ci`, and `make slides`: every page of _build/html and every deck of
+# _build/slides in Chromium with no network.
 browser-test: $(BROWSER_STAMP)
 	MINIGNN_BROWSER_TEST_REQUIRED=1 $(PY) -m pytest tests/browser --confcutdir=tests/browser
 

@@ -1,16 +1,23 @@
-"""What the browser test's conftest and test module share: where the built book is, the
-Chromium flags, the skip-or-fail rule, and the table of results printed at the end."""
+"""What the browser test's conftest and test modules share: where the built book and the slides
+are, the Chromium flags, the skip-or-fail rule, a local HTTP server, and the table of results printed
+at the end."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import os
 import pathlib
+import threading
 import time
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 HTML = pathlib.Path(os.environ.get("MINIGNN_BOOK_HTML", ROOT / "_build" / "html")).resolve()
+# The decks of `make slides` (tools/slides.py), opened by test_slides_browser.py.
+SLIDES = pathlib.Path(os.environ.get("MINIGNN_SLIDES_HTML", ROOT / "_build" / "slides")).resolve()
 SCREENSHOTS = pathlib.Path(os.environ.get("MINIGNN_SCREENSHOTS", HTML.parent / "screenshots")).resolve()
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Debian's Chromium as root in a container, with no network but loopback: no sandbox, no GPU
@@ -29,3 +36,23 @@ def skip_or_fail(reason: str):
     if REQUIRED:
         pytest.fail(f"{reason} (MINIGNN_BROWSER_TEST_REQUIRED=1)", pytrace=False)
     pytest.skip(reason)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 (http.server's name)
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory: pathlib.Path, name: str = "server"):
+    """Serve a folder on 127.0.0.1 and a free port; yields its base URL (ending with /)."""
+    handler = functools.partial(QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
