@@ -384,7 +384,9 @@ def main(argv=None) -> dict:
              sample_steps=args.sample_steps, sec_per_mol=sum(times) / args.num_samples,
              time_100=times[0] * 100 / min(100, args.num_samples), num_samples=args.num_samples,
              continued_from=info.get("continued_from"), metrics=metrics, reference=reference, reference_size=reference_size, checkpoint_name=display_path(ckpt),
-             checkpoint_kb=0.0, load=f"{load_start:.1f} at the start, {load_end:.1f} at the end of training",
+             checkpoint_kb=0.0, load=(f"{load_start:.1f} when this evaluation started (the training ran before)"
+                                     if args.skip_training else
+                                     f"{load_start:.1f} at the start, {load_end:.1f} at the end of training"),
              config_text=f"EGNN width {model.config.width}, {model.config.layers} layers, complete graphs, "
                          f"{model.config.schedule} schedule, types scaled by {model.config.type_scale}")
     print()
