@@ -28,6 +28,16 @@ def _one_thread():
 
 
 @pytest.fixture
+def float64_default():
+    """float64 as torch's default dtype for one test (e3nn builds its constants in the default dtype; the
+    spherical-network tests compare with it in float64)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+@pytest.fixture
 def empty_graph():
     return Graph(edge_index=torch.empty(2, 0, dtype=torch.int64), x=torch.empty(0, 3))
 

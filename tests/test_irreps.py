@@ -22,14 +22,6 @@ L_MAX = 6
 P = torch.tensor([[0.0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=F64)  # our coordinates -> e3nn's
 
 
-@pytest.fixture
-def float64_default():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(F64)
-    yield
-    torch.set_default_dtype(old)
-
-
 def special_matrices():
     """Rotations by pi (the hard case of a rotation vector), the identity, the inversion, mirrors."""
     d = lambda *v: torch.diag(torch.tensor(v, dtype=F64))  # noqa: E731

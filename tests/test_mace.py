@@ -15,14 +15,6 @@ F64 = torch.float64
 A_IRREPS = Irreps("3x0e + 3x0o + 3x1o + 3x1e + 3x2e")
 
 
-@pytest.fixture
-def float64_default():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(F64)
-    yield
-    torch.set_default_dtype(old)
-
-
 @pytest.mark.parametrize("dtype, tol", [(F64, 1e-12), (torch.float32, 1e-5)])
 def test_every_product_basis_block_is_equivariant(dtype, tol):
     pb = ProductBasis(A_IRREPS, 3, "2x0e + 2x0o + 2x1o + 2x1e + 2x2e + 2x2o", num_types=2).to(dtype)

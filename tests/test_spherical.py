@@ -94,15 +94,6 @@ def test_matches_scipy_complex_harmonics_up_to_l8():
             assert np.abs(Y[:, lm_index(l, m)] - real).max() < 1e-13, (l, m)
 
 
-@pytest.fixture
-def float64_default():
-    """e3nn builds its constants in the default dtype; compare in float64."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 @pytest.mark.parametrize("normalization", ["integral", "component", "norm"])
 @pytest.mark.parametrize("normalize", [True, False])
 def test_matches_e3nn_with_axes_yzx(normalization, normalize, float64_default):

@@ -11,14 +11,6 @@ F64 = torch.float64
 IN1, IN2, OUT = "3x0e + 2x0o + 2x1o + 2x1e + 1x2e", "1x0e + 1x1o + 1x2e", "2x0e + 3x0o + 2x1o + 2x1e + 2x2e + 1x2o + 1x3o"
 
 
-@pytest.fixture
-def float64_default():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(F64)
-    yield
-    torch.set_default_dtype(old)
-
-
 def transformed(irreps, x, Q):
     return x @ Irreps(irreps).D(Q).T
 
