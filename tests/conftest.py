@@ -38,6 +38,53 @@ def float64_default():
 
 
 @pytest.fixture
+def validation_calls(monkeypatch):
+    """``count(*modules) -> calls``: patch ``check_edge_index`` and ``check_pos`` where each module imported them,
+    so that ``calls`` counts how often a model validates its inputs (reset it with ``calls.update(...)``)."""
+    import minignn.geometry
+    import minignn.graph
+
+    calls = {"edge_index": 0, "pos": 0}
+    check_ei, check_pos = minignn.graph.check_edge_index, minignn.geometry.check_pos
+
+    def counting_ei(*a, **k):
+        calls["edge_index"] += 1
+        return check_ei(*a, **k)
+
+    def counting_pos(*a, **k):
+        calls["pos"] += 1
+        return check_pos(*a, **k)
+
+    def count(*modules):
+        for module in modules:
+            for name, fn in (("check_edge_index", counting_ei), ("check_pos", counting_pos)):
+                if hasattr(module, name):
+                    monkeypatch.setattr(module, name, fn)
+        return calls
+
+    return count
+
+
+def adam_losses(model, inputs: tuple, target: float = 1.0, steps: int = 15, lr: float = 1e-2) -> list:
+    """The losses of ``steps`` Adam steps fitting ``model(*inputs)`` to ``target`` (squared error)."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = (model(*inputs) - target).pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+@pytest.fixture
+def train_briefly():
+    """:func:`adam_losses` as a fixture (a test module cannot import conftest)."""
+    return adam_losses
+
+
+@pytest.fixture
 def empty_graph():
     return Graph(edge_index=torch.empty(2, 0, dtype=torch.int64), x=torch.empty(0, 3))
 

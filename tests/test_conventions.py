@@ -373,29 +373,13 @@ def test_call_model_is_the_one_place_a_graph_meets_a_model():
         call_model(painn, g.replace(pos=None))
 
 
-def test_layers_run_by_a_validated_model_do_not_validate_again(monkeypatch):
+def test_layers_run_by_a_validated_model_do_not_validate_again(validation_calls):
     """A model checks edge_index and pos once; its layers (``propagate``) trust them."""
-    import minignn.geometry
-    import minignn.graph
     from minignn import equivariant, mpnn as mpnn_module
     from minignn.edm import EDM, EDMConfig
     from minignn.neighbours import fully_connected
 
-    calls = {"edge_index": 0, "pos": 0}
-    check_ei, check_pos = minignn.graph.check_edge_index, minignn.geometry.check_pos
-
-    def counting_ei(*a, **k):
-        calls["edge_index"] += 1
-        return check_ei(*a, **k)
-
-    def counting_pos(*a, **k):
-        calls["pos"] += 1
-        return check_pos(*a, **k)
-
-    for module in (mpnn_module, equivariant, importlib.import_module("minignn.edm")):
-        for name, fn in (("check_edge_index", counting_ei), ("check_pos", counting_pos)):
-            if hasattr(module, name):
-                monkeypatch.setattr(module, name, fn)
+    calls = validation_calls(mpnn_module, equivariant, importlib.import_module("minignn.edm"))
     x, pos, ei = torch.randn(5, 3), torch.randn(5, 3), fully_connected(5)
     net = equivariant.EGNN(3, width=4, layers=4)
     net(x, pos, ei)

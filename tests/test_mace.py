@@ -124,19 +124,12 @@ def test_mace_batch_equals_one_by_one_with_an_isolated_atom():
     assert (energies - single).abs().max() < 1e-12
 
 
-def test_mace_trains_a_little():
+def test_mace_trains_a_little(train_briefly):
     g = torch.Generator().manual_seed(6)
     pos, _, edge_index = random_molecule(6, 2, cutoff=3.0, generator=g)
     types = torch.randint(0, 2, (6,), generator=g)
     model = MACE(num_types=2, width=4, l_max=1, correlation=2, layers=1, cutoff=3.0).double()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(15):
-        loss = (model(types, pos, edge_index) - 1.0).pow(2).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = train_briefly(model, (types, pos, edge_index))
     assert losses[-1] < 0.5 * losses[0]
 
 
@@ -199,28 +192,12 @@ def test_gradcheck_product_basis_float64():
     assert torch.autograd.gradcheck(lambda a: pb(a, torch.tensor([0, 1, 0])), (A,))
 
 
-def test_models_validate_edge_index_and_pos_once(monkeypatch):
+def test_models_validate_edge_index_and_pos_once(validation_calls):
     """NequIP and MACE check edge_index and pos at their entry; their layers (propagate) trust them."""
-    import minignn.geometry
-    import minignn.graph
     from minignn import invariants, mace as mace_module, tfn
     from minignn.tfn import NequIP
 
-    calls = {"edge_index": 0, "pos": 0}
-    check_ei, check_pos = minignn.graph.check_edge_index, minignn.geometry.check_pos
-
-    def counting_ei(*a, **k):
-        calls["edge_index"] += 1
-        return check_ei(*a, **k)
-
-    def counting_pos(*a, **k):
-        calls["pos"] += 1
-        return check_pos(*a, **k)
-
-    for module in (tfn, mace_module, invariants):
-        for name, fn in (("check_edge_index", counting_ei), ("check_pos", counting_pos)):
-            if hasattr(module, name):
-                monkeypatch.setattr(module, name, fn)
+    calls = validation_calls(tfn, mace_module, invariants)
     g = torch.Generator().manual_seed(8)
     pos, _, edge_index = random_molecule(6, 2, cutoff=3.0, generator=g)
     types = torch.randint(0, 2, (6,), generator=g)

@@ -102,19 +102,12 @@ def test_nequip_batch_of_two_equals_one_by_one_and_isolated_atom():
     assert energies.shape == (3,) and (energies - single).abs().max() < 1e-12
 
 
-def test_nequip_trains_a_little():
+def test_nequip_trains_a_little(train_briefly):
     """A few Adam steps lower the loss on a toy target (the parameters receive gradients)."""
     pos, edge_index, g = molecule(6)
     types = torch.randint(0, 2, (6,), generator=g)
     model = NequIP(num_types=2, width=4, l_max=1, layers=1, cutoff=3.0).double()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(15):
-        loss = (model(types, pos, edge_index) - 1.0).pow(2).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = train_briefly(model, (types, pos, edge_index))
     assert losses[-1] < 0.5 * losses[0]
 
 

@@ -56,3 +56,37 @@ def serve(directory: pathlib.Path, name: str = "server"):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+class OfflinePage:
+    """A page in a fresh browser context where only requests under ``base_url`` go through: the others are
+    blocked and recorded (``outside``), as are the local requests (``local_requests``), the failed local ones
+    (``failed``: network errors, status >= 400) and the console and uncaught page errors (``console_errors``)."""
+
+    def __init__(self, browser, base_url: str, viewport: dict, timeout_ms: int):
+        self.base_url = base_url
+        self.outside, self.failed, self.console_errors, self.local_requests = [], [], [], []
+        self.context = browser.new_context(viewport=viewport, service_workers="block")
+        self.context.set_default_timeout(timeout_ms)
+        self.context.route("**/*", self._route)
+        self.page = page = self.context.new_page()
+        page.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}") if r.url.startswith(base_url) else None)
+        page.on("response", lambda r: self.failed.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None)
+        page.on("console", lambda m: self.console_errors.append(f"{m.text} ({m.location.get('url', '')})")
+                if m.type == "error" else None)
+        page.on("pageerror", lambda exc: self.console_errors.append(f"uncaught: {exc}"))
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(self.base_url):
+            self.local_requests.append(url)
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort("blockedbyclient")
+
+    def problems(self) -> list[str]:
+        """The recorded requests to other hosts, failed requests and console errors, one line each."""
+        return ([f"request to another host (blocked): {u}" for u in self.outside]
+                + [f"failed request: {f}" for f in self.failed]
+                + [f"console error: {e}" for e in self.console_errors])

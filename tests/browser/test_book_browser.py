@@ -30,7 +30,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
-from browser_support import HTML, RESULTS, skip_or_fail
+from browser_support import HTML, RESULTS, OfflinePage, skip_or_fail
 
 TIMEOUT_MS = 60_000
 VIEWPORT = {"width": 1440, "height": 900}  # wide enough for both sidebars
@@ -193,25 +193,8 @@ def test_page_in_browser(page_path, book_url, browser, screenshots_dir):
         skip_or_fail(f"no HTML page in {HTML}")
     start = time.perf_counter()
     url = urljoin(book_url, page_path)
-    context = browser.new_context(viewport=VIEWPORT, service_workers="block")
-    context.set_default_timeout(TIMEOUT_MS)
-    outside, failed, console_errors, local_requests = [], [], [], []
-
-    def route(route):
-        request_url = route.request.url
-        if request_url.startswith(book_url):
-            local_requests.append(request_url)
-            route.continue_()
-        else:
-            outside.append(request_url)
-            route.abort("blockedbyclient")
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}") if r.url.startswith(book_url) else None)
-    page.on("response", lambda r: failed.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None)
-    page.on("console", lambda m: console_errors.append(f"{m.text} ({m.location.get('url', '')})") if m.type == "error" else None)
-    page.on("pageerror", lambda exc: console_errors.append(f"uncaught: {exc}"))
+    offline = OfflinePage(browser, book_url, VIEWPORT, TIMEOUT_MS)
+    context, page = offline.context, offline.page
     problems: list[str] = []
     try:
         page.goto(url, wait_until="load")
@@ -244,12 +227,10 @@ def test_page_in_browser(page_path, book_url, browser, screenshots_dir):
         page.wait_for_load_state("networkidle")  # anything the screenshot's scrolling asked for
     finally:
         context.close()
-    problems += [f"request to another host (blocked): {u}" for u in outside]
-    problems += [f"failed request: {f}" for f in failed]
-    problems += [f"console error: {e}" for e in console_errors]
+    problems += offline.problems()
     RESULTS.append({
         "page": page_path, "time_s": f"{time.perf_counter() - start:.1f}", "math": math["count"],
         "views_3d": views, "images": images["count"], "links": internal, "nav_out": nav_out,
-        "requests": len(local_requests), "runtime": runtime, "problems": len(problems),
+        "requests": len(offline.local_requests), "runtime": runtime, "problems": len(problems),
     })
     assert not problems, f"{page_path}:\n  " + "\n  ".join(problems)

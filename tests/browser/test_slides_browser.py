@@ -24,7 +24,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from browser_support import RESULTS, SLIDES, serve, skip_or_fail
+from browser_support import RESULTS, SLIDES, OfflinePage, serve, skip_or_fail
 
 TIMEOUT_MS = 60_000
 VIEWPORT = {"width": 1280, "height": 800}
@@ -107,24 +107,8 @@ def test_deck_in_browser(deck, slides_url, browser, screenshots_dir):
     if deck is None:
         skip_or_fail(f"no deck in {SLIDES} (run `make slides` first)")
     start = time.perf_counter()
-    context = browser.new_context(viewport=VIEWPORT, service_workers="block")
-    context.set_default_timeout(TIMEOUT_MS)
-    outside, failed, console_errors, local_requests = [], [], [], []
-
-    def route(route):
-        if route.request.url.startswith(slides_url):
-            local_requests.append(route.request.url)
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort("blockedbyclient")
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}") if r.url.startswith(slides_url) else None)
-    page.on("response", lambda r: failed.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None)
-    page.on("console", lambda m: console_errors.append(f"{m.text} ({m.location.get('url', '')})") if m.type == "error" else None)
-    page.on("pageerror", lambda exc: console_errors.append(f"uncaught: {exc}"))
+    offline = OfflinePage(browser, slides_url, VIEWPORT, TIMEOUT_MS)
+    context, page = offline.context, offline.page
     problems: list[str] = []
     shots = screenshots_dir / "slides"
     shots.mkdir(parents=True, exist_ok=True)
@@ -160,12 +144,10 @@ def test_deck_in_browser(deck, slides_url, browser, screenshots_dir):
         page.wait_for_load_state("networkidle")
     finally:
         context.close()
-    problems += [f"request to another host (blocked): {u}" for u in outside]
-    problems += [f"failed request: {f}" for f in failed]
-    problems += [f"console error: {e}" for e in console_errors]
+    problems += offline.problems()
     RESULTS.append({
         "page": f"slides/{deck} ({count} slides)", "time_s": f"{time.perf_counter() - start:.1f}", "math": maths,
-        "views_3d": 0, "images": images, "links": "", "nav_out": "", "requests": len(local_requests),
+        "views_3d": 0, "images": images, "links": "", "nav_out": "", "requests": len(offline.local_requests),
         "runtime": "", "problems": len(problems),
     })
     assert not problems, f"slides/{deck}:\n  " + "\n  ".join(problems)
