@@ -39,6 +39,7 @@ from minignn.schedules import (  # noqa: F401  (re-exported: the schedules belon
     NoiseSchedule,
     check_time,
     get_schedule,
+    time_grid,
 )
 
 __all__ = [
@@ -284,8 +285,9 @@ def reverse_sde_step(x: Tensor, t: float, dt: float, score: Tensor, schedule, z:
 
 def euler_maruyama_sample(model: Model, schedule="linear", shape=None, x_init: Tensor | None = None,
                           steps: int = 1000, generator=None, prediction: str = "eps",
-                          projection: Callable | None = None, return_trajectory: bool = False):
-    """Sample by the reverse VP-SDE, ``reverse_sde_step`` on the grid t_n = n / N, n = N, ..., 0.
+                          projection: Callable | None = None, return_trajectory: bool = False,
+                          time_power: float = 1.0):
+    """Sample by the reverse VP-SDE, ``reverse_sde_step`` on the grid t_n = (n / N)^p, n = N, ..., 0.
 
     x_1 ~ N(0, I) (drawn first from ``generator`` unless ``x_init`` is given), then at each step
     one z ~ N(0, I) from ``generator``:  x_(t-dt) = x_t + [1/2 beta x_t + beta f(x_t, t)] dt + sqrt(beta dt) z.
@@ -296,6 +298,7 @@ def euler_maruyama_sample(model: Model, schedule="linear", shape=None, x_init: T
         shape or x_init: the shape [..., D] of the samples, or the initial noise x_1 itself.
         steps: N >= 1.  projection: callable applied to x_1 and after every step.
         return_trajectory: also return the states [N + 1, ..., D], trajectory[0] = x_1, trajectory[-1] = x_0.
+        time_power: p of the grid (``minignn.schedules.time_grid``): 1 is uniform, p > 1 takes more steps at low noise.
     Returns: x_0 [..., D] (and the trajectory).
     Book: chapter diffusion, section "Reverse samplers".
     """
@@ -307,19 +310,21 @@ def euler_maruyama_sample(model: Model, schedule="linear", shape=None, x_init: T
         z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         return reverse_sde_step(x, t, t - t_next, score(x, _time_like(x, t)), schedule, z)
 
-    return _loop(step, x, torch.linspace(1, 0, steps + 1, dtype=torch.float64), projection, return_trajectory)
+    return _loop(step, x, time_grid(steps, time_power).flip(0), projection, return_trajectory)
 
 
 def ancestral_sample(model: Model, schedule="linear", shape=None, x_init: Tensor | None = None,
                      steps: int = 1000, generator=None, prediction: str = "eps",
-                     projection: Callable | None = None, return_trajectory: bool = False):
-    """DDPM's ancestral sampler (Ho et al., Algorithm 2) on the chain ``schedule.discretise(steps)``:
+                     projection: Callable | None = None, return_trajectory: bool = False,
+                     time_power: float = 1.0):
+    """DDPM's ancestral sampler (Ho et al., Algorithm 2) on the chain ``schedule.discretise(steps, power=time_power)``:
 
         x_(k-1) = 1 / sqrt(alpha_k) (x_k - beta_k / sqrt(1 - alpha_bar_k) eps_theta(x_k, t_k)) + sqrt(beta~_k) z,
         beta~_k = (1 - alpha_bar_(k-1)) / (1 - alpha_bar_k) beta_k   (the variance of q(x_(k-1) | x_k, x_0)),
 
-    for k = T, ..., 1 with t_k = k / T; beta~_1 = 0, so the last step adds no noise.  The "exact"
-    discretisation makes alpha_bar_k = alpha_bar(t_k), so a model trained in continuous time fits.
+    for k = T, ..., 1 with t_k = (k / T)^p (p = ``time_power``, 1: uniform); beta~_1 = 0, so the last step adds no
+    noise.  The "exact" discretisation makes alpha_bar_k = alpha_bar(t_k), so a model trained in continuous time
+    fits, on any grid: the step is then the posterior q(x_(k-1) | x_k, x_0) with x_0 predicted from eps_theta.
     Arguments and returns as ``euler_maruyama_sample``.
     Book: chapter diffusion, section "Reverse samplers".
     """
@@ -327,13 +332,14 @@ def ancestral_sample(model: Model, schedule="linear", shape=None, x_init: Tensor
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
     x = _initial(shape, x_init, generator, projection, steps)
-    chain = schedule.discretise(steps)
+    chain = schedule.discretise(steps, power=time_power)
     betas, alphas, alpha_bars = chain.betas.tolist(), chain.alphas.tolist(), chain.alpha_bars.tolist()
+    index = {t: k for k, t in enumerate(chain.t.tolist())}
 
     _check_model(model)
 
     def step(x, t, t_next):
-        k = round(t * steps)
+        k = index[t]
         out = _check_output(model(x, _time_like(x, t)), x)
         eps = out if prediction == "eps" else -(1 - alpha_bars[k]) ** 0.5 * out
         mean = (x - betas[k] / (1 - alpha_bars[k]) ** 0.5 * eps) / alphas[k] ** 0.5
@@ -346,7 +352,8 @@ def ancestral_sample(model: Model, schedule="linear", shape=None, x_init: Tensor
 
 def probability_flow_sample(model: Model, schedule="linear", shape=None, x_init: Tensor | None = None,
                             steps: int = 100, generator=None, prediction: str = "eps", method: str = "heun",
-                            projection: Callable | None = None, return_trajectory: bool = False):
+                            projection: Callable | None = None, return_trajectory: bool = False,
+                            time_power: float = 1.0):
     """Integrate the probability-flow ODE dx/dt = v(x, t) = -1/2 beta(t) [x + f(x, t)] from t = 1 to 0.
 
     Its solutions have the same marginals q(x_t) as the forward SDE, but the map x_1 -> x_0 is
@@ -375,4 +382,4 @@ def probability_flow_sample(model: Model, schedule="linear", shape=None, x_init:
             x_pred = projection(x_pred)
         return x + 0.5 * h * (v + velocity(x_pred, t_next))
 
-    return _loop(step, x, torch.linspace(1, 0, steps + 1, dtype=torch.float64), projection, return_trajectory)
+    return _loop(step, x, time_grid(steps, time_power).flip(0), projection, return_trajectory)

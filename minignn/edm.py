@@ -428,12 +428,13 @@ def bond_classes(molecules: MoleculeSet) -> tuple[Tensor, Tensor]:
 @torch.no_grad()
 def sample_molecules(model: EDM, num_molecules: int, generator: torch.Generator | None = None, steps: int = 500,
                      sampler: str = "ancestral", num_atoms: Tensor | None = None, x_init: Tensor | None = None,
-                     return_trajectory: bool = False):
+                     return_trajectory: bool = False, time_power: float = 1.0):
     """Generate molecules: n ~ p(n) per molecule, x_1 ~ N(0, I) projected by P, reverse sampler with P after each step.
 
     Args:
         model: an :class:`EDM`; num_molecules: M; generator: for n, x_1 and the sampler's noise (in that order).
         steps: sampler steps; sampler: "ancestral", "euler_maruyama" or "probability_flow" (deterministic).
+        time_power: the sampler's grid t_k = (k / steps)^p; 1 is uniform, p > 1 takes more steps at low noise.
         num_atoms: [M] atoms per molecule instead of drawing them; x_init: [N, 3 + K] the noise x_1 itself.
         return_trajectory: also return the states [steps + 1, N, 3 + K] (decode a frame with ``model.decode``).
     Returns: a MoleculeSet (z, pos in Angstrom), and the trajectory and the counts [M] if asked.
@@ -462,7 +463,7 @@ def sample_molecules(model: EDM, num_molecules: int, generator: torch.Generator 
                          f"{getattr(x_init, 'dtype', type(x_init).__name__)} {tuple(getattr(x_init, 'shape', ()))}")
     out = SAMPLERS[sampler](model.eps_model(batch, fully_connected(counts)), model.schedule, x_init=x_init, steps=steps,
                             generator=generator, projection=lambda x: remove_com(x, batch, num_molecules),
-                            return_trajectory=return_trajectory)
+                            return_trajectory=return_trajectory, time_power=time_power)
     x, trajectory = out if return_trajectory else (out, None)
     molecules = model.decode(x, counts)
     return (molecules, trajectory, counts) if return_trajectory else molecules

@@ -41,6 +41,7 @@ __all__ = [
     "DiscreteSchedule",
     "get_schedule",
     "check_time",
+    "time_grid",
 ]
 
 RULES = ("exact", "euler")
@@ -68,8 +69,20 @@ def check_time(t) -> Tensor:
     return t
 
 
+def time_grid(num_steps: int, power: float = 1.0) -> Tensor:
+    """The grid t_k = (k / T)^p, k = 0, ..., T (float64, shape [T + 1]); p = 1 is the uniform grid k / T.
+
+    A sampler runs it backwards, from t_T = 1 to t_0 = 0; p > 1 spends more of its T steps at low noise, where the
+    last details of a sample (for a molecule: its bond lengths) are decided.
+    """
+    num_steps = check_int(num_steps, "num_steps", minimum=1)
+    power = check_number(power, "power (of the time grid t_k = (k / T)^p)", minimum=0, strict_minimum=True)
+    t = torch.linspace(0, 1, num_steps + 1, dtype=torch.float64)
+    return t if power == 1 else t**power
+
+
 class DiscreteSchedule(NamedTuple):
-    """A schedule on the grid t_k = k / T, indexed by k = 0, ..., T (entry 0 is the clean data).
+    """A schedule on a grid t_0 = 0 < t_1 < ... < t_T = 1 (``time_grid``), indexed by k (entry 0 is the clean data).
 
     Fields (all float64, shape [T + 1]): ``t`` (t_k), ``betas`` (beta_k, beta_0 = 0),
     ``alphas`` (alpha_k = 1 - beta_k), ``alpha_bars`` (alpha_bar_k, alpha_bar_0 = 1).
@@ -110,11 +123,13 @@ class NoiseSchedule:
         the -0.0 of t = 0 into 0.0, so sigma(0) prints as 0.00, not -0.00)."""
         return torch.sqrt(torch.expm1(self.log_alpha_bar(t)).abs())
 
-    def discretise(self, num_steps: int, rule: str = "exact") -> DiscreteSchedule:
-        """The DDPM chain with T = ``num_steps`` steps: beta_k ~ beta(t_k) dt, t_k = k / T.
+    def discretise(self, num_steps: int, rule: str = "exact", power: float = 1.0) -> DiscreteSchedule:
+        """The DDPM chain with T = ``num_steps`` steps: beta_k ~ beta(t_k) (t_k - t_(k-1)), t_k = (k / T)^p.
 
         ``rule="exact"``: beta_k = 1 - alpha_bar(t_k) / alpha_bar(t_(k-1)), so alpha_bar_k = alpha_bar(t_k).
-        ``rule="euler"``: beta_k = min(beta(t_k) / T, 0.999), so alpha_bar_k = alpha_bar(t_k) + O(1 / T).
+        ``rule="euler"``: beta_k = min(beta(t_k) (t_k - t_(k-1)), 0.999), so alpha_bar_k = alpha_bar(t_k) + O(1 / T).
+        ``power``: p = 1 (default) is the uniform grid t_k = k / T; p > 1 puts more of the steps at low noise
+        (p = 2: a quarter of them below t = 1/16).
 
         Returns: a ``DiscreteSchedule`` of float64 tensors of shape [T + 1].
         Book: chapter diffusion, section "Discrete and continuous time".
@@ -122,12 +137,13 @@ class NoiseSchedule:
         num_steps = check_int(num_steps, "num_steps", minimum=1)
         if rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-        t = torch.linspace(0, 1, num_steps + 1, dtype=torch.float64)
+        t = time_grid(num_steps, power)
         if rule == "exact":
             log_ab = self.log_alpha_bar(t)
             betas = -torch.expm1(log_ab[1:] - log_ab[:-1])  # 1 - alpha_bar_k / alpha_bar_(k-1)
         else:
-            betas = (self.beta(t[1:]) / num_steps).clamp(max=EULER_BETA_CLIP)
+            dt = 1 / num_steps if power == 1 else torch.diff(t)
+            betas = (self.beta(t[1:]) * dt).clamp(max=EULER_BETA_CLIP)
         betas = torch.cat([betas.new_zeros(1), betas])
         alphas = 1 - betas
         return DiscreteSchedule(t, betas, alphas, torch.cumprod(alphas, 0))

@@ -133,6 +133,24 @@ def test_exact_discretisation_hits_alpha_bar_on_the_grid(name):
 
 
 @pytest.mark.parametrize("name", SCHEDULES)
+def test_a_power_grid_puts_the_steps_at_low_noise_and_still_hits_alpha_bar(name):
+    """t_k = (k / T)^2: a quarter of the steps below t = 1/16; exact rule alpha_bar_k = alpha_bar(t_k); Euler rule
+    beta_k = beta(t_k) (t_k - t_(k-1)); p = 1 is the uniform grid bit for bit."""
+    schedule, steps = SCHEDULES[name], 200
+    chain = schedule.discretise(steps, power=2)
+    k = torch.arange(steps + 1, dtype=F64)
+    torch.testing.assert_close(chain.t, (k / steps) ** 2, rtol=1e-15, atol=0)
+    assert int((chain.t[1:] <= 1 / 16).sum()) == steps // 4
+    torch.testing.assert_close(chain.alpha_bars, schedule.alpha_bar(chain.t), rtol=1e-12, atol=1e-15)
+    euler = schedule.discretise(steps, rule="euler", power=2)
+    torch.testing.assert_close(euler.betas[1:], (schedule.beta(chain.t[1:]) * (chain.t[1:] - chain.t[:-1])).clamp(max=0.999),
+                               rtol=1e-14, atol=0)
+    for rule in ("exact", "euler"):
+        uniform, power_one = schedule.discretise(steps, rule=rule), schedule.discretise(steps, rule=rule, power=1.0)
+        assert all(torch.equal(a, b) for a, b in zip(uniform, power_one))
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
 def test_beta_k_is_beta_dt_up_to_second_order(name):
     """Exact rule: |beta_k - beta(t_k) dt| < (max beta dt)^2 and is O(dt^2): doubling T divides it by ~4."""
     schedule = SCHEDULES[name]
@@ -271,6 +289,18 @@ def test_reverse_samplers_recover_a_gaussian(sampler, name, target):
     assert_gaussian(x0, mu, cov, allow_mean=ALLOW_MEAN * scale.sqrt(), allow_cov=ALLOW_COV[sampler] * scale)
 
 
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_reverse_samplers_recover_a_gaussian_on_a_power_grid(sampler):
+    """The same allowances with t_k = (k / T)^2: the grid changes where the steps go, not what is sampled."""
+    schedule, (mu, cov), n = SCHEDULES["cosine"], TARGETS["2d"], 20_000
+    g = gen(16)
+    x1 = sample_marginal(schedule, mu, cov, 1.0, n, g)
+    x0 = SAMPLERS[sampler](gaussian_score(mu, cov, schedule), schedule, x_init=x1, steps=STEPS[sampler],
+                           generator=g, prediction="score", time_power=2)
+    scale = torch.linalg.eigvalsh(cov).max()
+    assert_gaussian(x0, mu, cov, allow_mean=ALLOW_MEAN * scale.sqrt(), allow_cov=ALLOW_COV[sampler] * scale)
+
+
 def test_sampling_from_standard_normal_with_an_eps_model():
     """The usual start x_1 ~ N(0, I) and an eps-model: extra bias sqrt(alpha_bar(1)) |mu| <= 0.015."""
     schedule, n = SCHEDULES["linear"], 20_000
@@ -354,17 +384,19 @@ def test_euler_maruyama_sample_is_the_seed_formula_step_by_step(name):
     assert torch.equal(trajectory[-1], x0) and trajectory.shape == (steps + 1, *shape)
 
 
-def test_ancestral_sample_is_ho_algorithm_2():
-    """x_(k-1) = (x_k - beta_k / sqrt(1 - alpha_bar_k) eps) / sqrt(alpha_k) + sqrt(beta~_k) z, no noise at k = 1."""
+@pytest.mark.parametrize("power", [1, 2])
+def test_ancestral_sample_is_ho_algorithm_2(power):
+    """x_(k-1) = (x_k - beta_k / sqrt(1 - alpha_bar_k) eps) / sqrt(alpha_k) + sqrt(beta~_k) z, no noise at k = 1,
+    on the grid t_k = (k / T)^p."""
     schedule, steps, shape = SCHEDULES["cosine"], 3, (6, 2)
     eps_model = lambda x, t: torch.tanh(x) * t[:, None]  # noqa: E731
     x1 = torch.randn(shape, dtype=F64)
-    x_code = ancestral_sample(eps_model, schedule, x_init=x1, steps=steps, generator=gen(14))
-    ab = [float(schedule.alpha_bar(k / steps)) for k in range(steps + 1)]  # alpha_bar_k = alpha_bar(t_k)
+    x_code = ancestral_sample(eps_model, schedule, x_init=x1, steps=steps, generator=gen(14), time_power=power)
+    ab = [float(schedule.alpha_bar((k / steps) ** power)) for k in range(steps + 1)]  # alpha_bar_k = alpha_bar(t_k)
     g, x = gen(14), x1.clone()
     for k in range(steps, 0, -1):
         beta = 1 - ab[k] / ab[k - 1]
-        mean = (x - beta / math.sqrt(1 - ab[k]) * torch.tanh(x) * (k / steps)) / math.sqrt(1 - beta)
+        mean = (x - beta / math.sqrt(1 - ab[k]) * torch.tanh(x) * (k / steps) ** power) / math.sqrt(1 - beta)
         z = torch.randn(shape, generator=g, dtype=F64)
         x = mean + math.sqrt((1 - ab[k - 1]) / (1 - ab[k]) * beta) * z if k > 1 else mean
     torch.testing.assert_close(x_code, x, rtol=1e-12, atol=1e-12)
@@ -466,6 +498,9 @@ def test_sampler_api(sampler):
 # Bad input
 
 BAD_INPUTS = [
+    (lambda: LinearSchedule().discretise(10, power=0), r"power \(of the time grid t_k = \(k / T\)\^p\) must be .*> 0, got 0"),
+    (lambda: ancestral_sample(lambda x, t: x, "cosine", shape=(3,), steps=4, time_power=-1.0), r"power .* got -1"),
+    (lambda: euler_maruyama_sample(lambda x, t: x, "cosine", shape=(3,), steps=4, time_power="2"), r"power .* got '2'"),
     (lambda: LinearSchedule().alpha_bar(1.5), r"t must lie in \[0, 1\]"),
     (lambda: LinearSchedule().beta(torch.tensor([-0.1, 0.5])), r"t must lie in \[0, 1\]"),
     (lambda: CosineSchedule().beta(float("nan")), r"t must lie in \[0, 1\]"),
