@@ -402,6 +402,29 @@ def test_benchmark_record_is_the_table_the_chapter_reads(tmp_path):
     assert fields["targets"].startswith("atom_stability 91.2% < 96%; mol_stability 30.0% < 60%; validity 60.0% < 85%; "
                                         "uniqueness 95.0% >= 90%")
     assert fields["targets"].endswith("100 molecules in 41.0 s < 60 s")
+    assert fields["sampling"].startswith("ancestral sampler, 500 steps, EMA weights")
+    fields = results.section_fields(bench.section(r | dict(time_power=2.0)).split("\n", 1)[1].rsplit("\n", 1)[0])
+    assert fields["sampling"].startswith("ancestral sampler, 500 steps on the grid t_k = (k / 500)^2, EMA weights")
+
+
+def test_benchmark_ablation_row_states_the_sampler_grid(tmp_path):
+    """An ablation row's flags are read from the model, its record and the sampler options; a power grid is listed."""
+    from argparse import Namespace
+
+    from minignn import results
+
+    bench = _diffusion_benchmark()
+    model = small_model(torch.float32)
+    metrics = dict(atom_stability=0.951, mol_stability=0.533, validity=0.78, uniqueness=0.99)
+    r = dict(steps=77160, train_min=320.0, final_loss=0.1614, metrics=metrics, num_samples=1000)
+    path = tmp_path / "RESULTS.md"
+    for label, power in (("grid", 2.0), ("uniform", 1.0)):
+        args = Namespace(ablation=label, bond_head=0.0, time_sampling="low_noise", sample_steps=250, time_power=power)
+        bench.write_ablation_row(args, r, model, dict(compile=True), path)
+    rows = {row["change"]: row for row in results.section_table(results.read_section("qm9_diffusion_ablations", path))}
+    assert rows["grid"]["flags"].endswith("--sample-steps 250 --time-power 2 --compile`")
+    assert "--time-power" not in rows["uniform"]["flags"]
+    assert rows["grid"]["mol. stab. (%)"] == "53.3" and rows["grid"]["ms per step"] == "249"
 
 
 def test_benchmark_continues_a_saved_model_only_with_its_configuration(tmp_path):
