@@ -1,0 +1,189 @@
+"""Accessibility of the built book and the slides: axe-core in Chromium, with no network (issue 19).
+
+Every HTML page of ``_build/html`` (the pages test_book_browser.py opens) and every deck of
+``_build/slides`` is served on 127.0.0.1 and opened offline; once MathJax has typeset the page, axe-core
+(the ``axe.min.js`` bundled by the PyPI package axe-playwright-python, injected into the page: nothing is
+downloaded) runs its WCAG 2.x A/AA and best-practice rules.  The test asserts that no element violates a
+rule with the impact "serious" or "critical"; the message names, for each violation, the page, the rule,
+its impact, its help text and the first elements (CSS selectors), so that the cause can be found and
+fixed in the book's sources (_config.yml, book/_static, book/_ext, tools/slides.py).
+
+A deck shows one slide at a time (reveal.js hides the others), so axe runs once on the whole deck (the
+title slide and reveal.js's own controls) and then on each further slide after reveal.js has shown it.
+
+Run with ``make browser-test`` after ``make book`` (or ``make book-ci``) and ``make slides``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import time
+from urllib.parse import urljoin
+
+import pytest
+
+from browser_support import HTML, book_pages, decks, OfflinePage, skip_or_fail
+
+TIMEOUT_MS = 60_000
+BOOK_VIEWPORT = {"width": 1440, "height": 900}
+SLIDES_VIEWPORT = {"width": 1280, "height": 800}
+IMPACTS = ("serious", "critical")  # what fails the test; "moderate" and "minor" are only counted
+SHOWN_TARGETS = 5  # elements named per violation in the failure message
+
+# Violations that are an artefact of the test, not of the book: {rule id: [(CSS selector, why)]}.  A node
+# of that rule matching the selector is ignored; every other rule still runs on that element.
+FALSE_POSITIVES: dict[str, list[tuple[str, str]]] = {}
+
+PAGES = book_pages() or [None]  # None: skipped (or failed, when required) with the reason
+DECKS = decks() or [None]
+REFRESH = re.compile(r'<meta\s+http-equiv="refresh"\s+content="[^"]*url=([^"]+)"', re.I)
+
+# axe.run on `context` (a CSS selector, or null for the whole document), returning only what the message
+# needs.  `elementRef` lets the known false positives be matched on the element itself.  Colour contrast,
+# by far the slowest rule (a chapter has thousands of highlighted code tokens, 25 s for one page), runs on
+# SAMPLES elements of each combination of text colour, font size, font weight, opacity and background
+# colour (that of the nearest ancestor with one): a few dozen combinations per page.
+SAMPLES = 2
+AXE_JS = """async ({context, ignore, samples}) => {
+  const root = context ? document.querySelector(context) : document;
+  const options = {resultTypes: ['violations'], elementRef: true};
+  const rest = await axe.run(root, {...options, rules: {'color-contrast': {enabled: false}}});
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const style = getComputedStyle(e);
+      if (style.backgroundImage !== 'none' || !/^(transparent|rgba\\(.*, 0\\))$/.test(style.backgroundColor))
+        return `${style.backgroundColor} ${style.backgroundImage.slice(0, 80)}`;
+    }
+    return 'none';
+  };
+  // the elements with text of their own, longest text first within a combination: axe leaves one
+  // character ("1", "/") undecided, so such a sample would check nothing
+  const texts = new Map(), groups = new Map();
+  const walker = document.createTreeWalker(context ? root : document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode())
+    if (n.data.trim() && n.parentElement) texts.set(n.parentElement, (texts.get(n.parentElement) || 0) + n.data.trim().length);
+  for (const [el, length] of texts) {
+    if (!el.checkVisibility({opacityProperty: true, visibilityProperty: true})) continue;
+    const style = getComputedStyle(el);
+    const key = [style.color, style.fontSize, style.fontWeight, style.opacity, background(el)].join('|');
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push([Math.min(length, 2), el]);
+  }
+  const chosen = [...groups.values()].flatMap(g => g.sort((a, b) => b[0] - a[0]).slice(0, samples).map(([, el]) => el));
+  const contrast = chosen.length ? await axe.run(chosen, {...options, runOnly: ['color-contrast']}) : {violations: []};
+  return rest.violations.concat(contrast.violations).map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes
+      .filter(n => !(ignore[v.id] || []).some(selector => n.element && n.element.matches(selector)))
+      .map(n => ({impact: n.impact || v.impact, target: n.target.map(t => [].concat(t).join(' >>> ')).join(' | '),
+                  summary: (n.failureSummary || '').split('\\n').slice(1, 2).join('').trim().slice(0, 160)})),
+  })).filter(v => v.nodes.length);
+}"""
+
+MATHJAX_JS = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+}"""
+
+DECK_READY_JS = """async () => {
+  if (!window.Reveal) return 'reveal.js is not loaded';
+  if (!Reveal.isReady()) await new Promise(r => Reveal.on('ready', r));
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  Reveal.configure({transition: 'none', backgroundTransition: 'none'});
+  return '';
+}"""
+
+# Show slide i and mark it so that axe can be run on it alone (returns its indices and title).
+SHOW_SLIDE_JS = """async (i) => {
+  const slide = Reveal.getSlides()[i];
+  const {h, v} = Reveal.getIndices(slide);
+  Reveal.slide(h, v);
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  document.querySelectorAll('[data-axe-slide]').forEach(s => s.removeAttribute('data-axe-slide'));
+  slide.setAttribute('data-axe-slide', '');
+  return `${h}.${v === undefined ? 0 : v} (${(slide.querySelector('h1, h2') || {textContent: '?'}).textContent.trim().slice(0, 40)})`;
+}"""
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> pathlib.Path:
+    """axe.min.js as shipped inside the axe-playwright-python wheel (installed by ``make browser-test``)."""
+    try:
+        import axe_playwright_python
+    except ImportError:
+        skip_or_fail("axe-playwright-python is not installed (`make browser-test` installs it)")
+    path = pathlib.Path(axe_playwright_python.__file__).with_name("axe.min.js")
+    if not path.is_file():
+        skip_or_fail(f"axe-playwright-python ships no {path.name} at {path}")
+    return path
+
+
+def run_axe(page, axe_script: pathlib.Path, context: str | None = None) -> list[dict]:
+    if not page.evaluate("() => !!window.axe"):
+        page.add_script_tag(path=str(axe_script))
+    ignore = {rule: [selector for selector, _ in entries] for rule, entries in FALSE_POSITIVES.items()}
+    return page.evaluate(AXE_JS, {"context": context, "ignore": ignore, "samples": SAMPLES})
+
+
+def report(where: str, violations: list[dict]) -> tuple[list[str], int]:
+    """(one line per violation of impact serious or critical, the number of elements of the others)."""
+    lines, minor = [], 0
+    for v in violations:
+        nodes = [n for n in v["nodes"] if n["impact"] in IMPACTS]
+        minor += len(v["nodes"]) - len(nodes)
+        if not nodes:
+            continue
+        impact = "critical" if any(n["impact"] == "critical" for n in nodes) else "serious"
+        targets = "; ".join(n["target"] for n in nodes[:SHOWN_TARGETS])
+        more = f" and {len(nodes) - SHOWN_TARGETS} more" if len(nodes) > SHOWN_TARGETS else ""
+        lines.append(f"{where}: {v['id']} ({impact}, {len(nodes)} element(s)): {v['help']}\n"
+                     f"      at {targets}{more}\n      {nodes[0]['summary']}")
+    return lines, minor
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_accessibility(page_path, book_url, browser, axe_script):
+    if page_path is None:
+        skip_or_fail(f"no HTML page in {HTML}")
+    redirect = REFRESH.search((HTML / page_path).read_text(encoding="utf-8", errors="replace")[:2000])
+    if redirect:  # index.html only sends the reader on; the page it names is checked on its own
+        pytest.skip(f"{page_path} redirects to {redirect[1]}")
+    start = time.perf_counter()
+    offline = OfflinePage(browser, book_url, BOOK_VIEWPORT, TIMEOUT_MS)
+    try:
+        offline.page.goto(urljoin(book_url, page_path), wait_until="load")
+        offline.page.wait_for_load_state("networkidle")
+        offline.page.evaluate(MATHJAX_JS)
+        problems, minor = report(page_path, run_axe(offline.page, axe_script))
+    finally:
+        offline.context.close()
+    print(f"{page_path}: axe in {time.perf_counter() - start:.1f} s, {minor} moderate or minor element(s)")
+    assert not problems, (f"{len(problems)} accessibility violation(s) of impact {' or '.join(IMPACTS)}:\n  "
+                          + "\n  ".join(problems))
+
+
+@pytest.mark.parametrize("deck", DECKS)
+def test_deck_accessibility(deck, slides_url, browser, axe_script):
+    if deck is None:
+        skip_or_fail("no deck to check (run `make slides` first)")
+    start = time.perf_counter()
+    offline = OfflinePage(browser, slides_url, SLIDES_VIEWPORT, TIMEOUT_MS)
+    page = offline.page
+    problems, minor = [], 0
+    try:
+        page.goto(urljoin(slides_url, deck), wait_until="load")
+        not_ready = page.evaluate(DECK_READY_JS)
+        assert not not_ready, f"slides/{deck}: {not_ready}"
+        found, count = report(f"slides/{deck}", run_axe(page, axe_script))  # the title slide, the controls
+        problems += found
+        minor += count
+        for i in range(1, page.evaluate("() => Reveal.getSlides().length")):
+            where = f"slides/{deck} slide {page.evaluate(SHOW_SLIDE_JS, i)}"
+            found, count = report(where, run_axe(page, axe_script, "[data-axe-slide]"))
+            problems += found
+            minor += count
+    finally:
+        offline.context.close()
+    print(f"slides/{deck}: axe in {time.perf_counter() - start:.1f} s, {minor} moderate or minor element(s)")
+    assert not problems, (f"{len(problems)} accessibility violation(s) of impact {' or '.join(IMPACTS)}:\n  "
+                          + "\n  ".join(problems))
