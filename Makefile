@@ -29,9 +29,11 @@ VENDOR_DIR        := _build/_static_vendor
 # Execution time of each notebook, measured by `make test` (nbmake), shown under each chapter title.
 RUNTIMES          := _build/runtimes.json
 # The browser test drives Debian's Chromium (/usr/bin/chromium, or CHROMIUM=...) with Playwright;
-# it never downloads a browser of its own.
+# it never downloads a browser of its own.  Its accessibility check runs axe-core from the axe.min.js
+# that the axe-playwright-python wheel ships.
 PLAYWRIGHT ?= playwright==1.65.2
-BROWSER_STAMP := $(VENV)/.installed-$(PLAYWRIGHT)
+AXE_PLAYWRIGHT ?= axe-playwright-python==0.1.8
+BROWSER_STAMP := $(VENV)/.installed-$(PLAYWRIGHT)-$(AXE_PLAYWRIGHT)
 
 .PHONY: help install vendor book book-ci slides test test-notebooks browser-test workshop check-setup clean
 
@@ -41,7 +43,8 @@ help:
 	@echo "make test-notebooks  only execute (and time) every notebook"
 	@echo "make slides          _build/slides/<chapter>.html: a reveal.js deck per chapter, offline"
 	@echo "make browser-test    open every page of the built book and every deck in Chromium with no"
-	@echo "                     network (screenshots in _build/screenshots)"
+	@echo "                     network, and axe-core's accessibility rules on each (screenshots in"
+	@echo "                     _build/screenshots)"
 	@echo "make workshop        workshop/<chapter>.ipynb: the exercises with stubs, the checks kept, no MyST"
 	@echo "make check-setup     is everything the book needs here? (offline, seconds; python -m minignn.doctor)"
 	@echo "make clean           remove _build (keeps .venv)"
@@ -102,11 +105,11 @@ test-notebooks: $(STAMP)
 	$(BOOK_ENV) $(PY) -m pytest -p nb_runtimes --nb-runtimes=$(RUNTIMES) --nbmake --nbmake-timeout=300 $(NBMAKE_FLAGS) $(NOTEBOOKS)
 
 $(BROWSER_STAMP): $(STAMP)
-	$(PIP) install $(PLAYWRIGHT)
+	$(PIP) install $(PLAYWRIGHT) $(AXE_PLAYWRIGHT)
 	touch $@
 
 # After `make book` or `make book-ci`, and `make slides`: every page of _build/html and every deck of
-# _build/slides in Chromium with no network.
+# _build/slides in Chromium with no network, and axe-core on each (no serious or critical violation).
 browser-test: $(BROWSER_STAMP)
 	MINIGNN_BROWSER_TEST_REQUIRED=1 $(PY) -m pytest tests/browser --confcutdir=tests/browser
 

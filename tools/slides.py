@@ -376,7 +376,9 @@ PAGE = """<!doctype html>
 .reveal pre code {{ max-height: 420px; padding: 0.5em; background: #f6f8fa; color: #24292e; }}
 .reveal pre.output code {{ background: #fff; border-left: 4px solid #ccc; }}
 .reveal .math.display {{ font-size: 0.8em; }}
-.reveal .chapter {{ font-size: 0.5em; color: #777; }}
+.reveal .chapter {{ font-size: 0.5em; color: #757575; }}
+/* reveal.js's slide number is white on 40 % black (contrast 2.8 over a white slide); 75 % gives 10 */
+.reveal .slide-number {{ background-color: rgba(0, 0, 0, 0.75); }}
 </style>
 </head>
 <body>
@@ -396,7 +398,8 @@ window.MathJax = {{
 Reveal.initialize({{hash: true, center: true, slideNumber: "c/t", width: 1100, height: 700,
                     plugins: [RevealNotes]}});
 // A display equation or a piece of code wider than the slide is set smaller until it fits (measured
-// once the slide is shown), down to 40 % (equations) or 60 % (code) of its size.
+// once the slide is shown), down to 40 % (equations) or 60 % (code) of its size.  Code that still
+// scrolls (a long output) takes the keyboard focus (tabindex 0), so that it can be scrolled without a mouse.
 function fitMath(slide) {{
   if (!slide) return;
   slide.querySelectorAll(".math.display, pre").forEach(el => {{
@@ -405,6 +408,8 @@ function fitMath(slide) {{
     const base = parseFloat(getComputedStyle(el).fontSize), least = el.tagName === "PRE" ? 60 : 40;
     for (let size = 95; inner.scrollWidth > inner.clientWidth + 1 && size >= least; size -= 5)
       el.style.fontSize = (base * size / 100) + "px";
+    if (el.tagName === "PRE" && (inner.scrollWidth > inner.clientWidth + 1 || inner.scrollHeight > inner.clientHeight + 1))
+      inner.tabIndex = 0;
   }});
 }}
 function afterTypeset(fn) {{  // MathJax (deferred) may start after reveal.js

@@ -5,9 +5,17 @@
   ``None``, once with ``""``, so its own de-duplication misses it): every page carried
   ``const THEBE_JS_URL = ...`` twice, and the second copy threw "Identifier 'THEBE_JS_URL' has
   already been declared" in the browser.
+* Give the entries of a bibliography the role ``listitem`` instead of ``doc-biblioentry``.  Docutils
+  writes its citation list as ``<div role="list">`` of ``<div role="doc-biblioentry">``, a role that
+  WAI-ARIA (DPUB-ARIA 1.1) deprecated: axe-core's test then finds a list whose children are no list
+  items (rule aria-required-children, impact critical, on the bibliography page).
 """
 
 from __future__ import annotations
+
+import re
+
+DEPRECATED_ROLE = re.compile(r'(<div class="citation"[^>]*\srole=")doc-biblioentry(")')
 
 
 def drop_repeated_scripts(app, pagename, templatename, context, doctree) -> None:
@@ -25,6 +33,17 @@ def drop_repeated_scripts(app, pagename, templatename, context, doctree) -> None
     context["script_files"] = kept
 
 
+def citation_list_items(html: str) -> str:
+    """The HTML with each citation's deprecated role doc-biblioentry replaced by listitem."""
+    return DEPRECATED_ROLE.sub(r"\1listitem\2", html)
+
+
+def fix_citation_roles(app, pagename, templatename, context, doctree) -> None:
+    if "doc-biblioentry" in context.get("body", ""):
+        context["body"] = citation_list_items(context["body"])
+
+
 def setup(app):
     app.connect("html-page-context", drop_repeated_scripts, priority=900)  # after every extension added its own
+    app.connect("html-page-context", fix_citation_roles)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

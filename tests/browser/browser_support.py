@@ -1,6 +1,6 @@
 """What the browser test's conftest and test modules share: where the built book and the slides
-are, the Chromium flags, the skip-or-fail rule, a local HTTP server, and the table of results printed
-at the end."""
+are, the list of their pages, the Chromium flags, the skip-or-fail rule, a local HTTP server, and the
+table of results printed at the end."""
 
 from __future__ import annotations
 
@@ -30,6 +30,25 @@ CHROMIUM_ARGS = [
 REQUIRED = os.environ.get("MINIGNN_BROWSER_TEST_REQUIRED") == "1"
 RESULTS: list[dict] = []  # one row per page, filled by the test, printed at the end
 START = time.perf_counter()
+
+
+def book_pages() -> list[str]:
+    """Every HTML page of the built book (not the templates under _static/ or other _ folders)."""
+    if not HTML.is_dir():
+        return []
+    pages = []
+    for path in HTML.rglob("*.html"):
+        parts = path.relative_to(HTML).parts
+        if not any(part.startswith(("_", ".")) for part in parts):
+            pages.append(path.relative_to(HTML).as_posix())
+    return sorted(pages)
+
+
+def decks() -> list[str]:
+    """Every deck of the built slides (``<chapter>.html``, not the index)."""
+    if not SLIDES.is_dir():
+        return []
+    return sorted(p.name for p in SLIDES.glob("*.html") if p.name != "index.html")
 
 
 def skip_or_fail(reason: str):

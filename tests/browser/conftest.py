@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, HTML, RESULTS, SCREENSHOTS, START, skip_or_fail
+from browser_support import CHROMIUM, CHROMIUM_ARGS, HTML, RESULTS, SCREENSHOTS, SLIDES, START, serve, skip_or_fail
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -34,6 +34,15 @@ def book_url():
     server.shutdown()
     server.server_close()
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def slides_url():
+    """Base URL of the decks of ``make slides`` (``_build/slides``) served on 127.0.0.1."""
+    if not (SLIDES / "index.html").is_file():
+        skip_or_fail(f"no slides at {SLIDES} (run `make slides` first)")
+    with serve(SLIDES, "slides-server") as url:
+        yield url
 
 
 @pytest.fixture()

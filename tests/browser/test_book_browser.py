@@ -30,25 +30,13 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
-from browser_support import HTML, RESULTS, OfflinePage, skip_or_fail
+from browser_support import HTML, RESULTS, OfflinePage, book_pages, skip_or_fail
 
 TIMEOUT_MS = 60_000
 VIEWPORT = {"width": 1440, "height": 900}  # wide enough for both sidebars
 BLANK_LEVEL = 247  # grey level from which a pixel counts as the white background (0-255)
 MIN_DRAWN = 0.005  # a 3D view must colour at least 0.5 % of its pixels
 RUNTIME_NOTE = re.compile(r"runs in about (\d+) s on (\d+) CPU cores?")
-
-
-def book_pages() -> list[str]:
-    """Every HTML page of the built book (not the templates under _static/ or other _ folders)."""
-    if not HTML.is_dir():
-        return []
-    pages = []
-    for path in HTML.rglob("*.html"):
-        parts = path.relative_to(HTML).parts
-        if not any(part.startswith(("_", ".")) for part in parts):
-            pages.append(path.relative_to(HTML).as_posix())
-    return sorted(pages)
 
 
 PAGES = book_pages() or [None]  # None: skipped (or failed, when required) with the reason

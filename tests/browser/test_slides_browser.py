@@ -24,27 +24,13 @@ from urllib.parse import urljoin
 
 import pytest
 
-from browser_support import RESULTS, SLIDES, OfflinePage, serve, skip_or_fail
+from browser_support import RESULTS, SLIDES, OfflinePage, decks, skip_or_fail
 
 TIMEOUT_MS = 60_000
 VIEWPORT = {"width": 1280, "height": 800}
 
 
-def decks() -> list[str]:
-    if not SLIDES.is_dir():
-        return []
-    return sorted(p.name for p in SLIDES.glob("*.html") if p.name != "index.html")
-
-
 DECKS = decks() or [None]  # None: skipped (or failed, when required) with the reason
-
-
-@pytest.fixture(scope="module")
-def slides_url():
-    if not (SLIDES / "index.html").is_file():
-        skip_or_fail(f"no slides at {SLIDES} (run `make slides` first)")
-    with serve(SLIDES, "slides-server") as url:
-        yield url
 
 
 READY_JS = """async () => {
