@@ -337,7 +337,7 @@ def test_shipped_equivariant_predictions_are_invariant(shipped_equivariant):
 
     pre, qm7, test = shipped_equivariant
     cutoff = pre.info["cutoff"]
-    model64 = copy.deepcopy(pre.model).double()
+    model64 = copy.deepcopy(pre.model).double().requires_grad_(False)
     scale = float(pre.standardizer.std)
     gen = torch.Generator().manual_seed(0)
     graphs = qm7.graphs(cutoff=cutoff, indices=test[torch.randperm(len(test), generator=gen)[:12]])
