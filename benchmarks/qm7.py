@@ -1,15 +1,17 @@
-"""Benchmark: PaiNN on QM7 atomization energies, one cross-validation fold, a wall-clock budget on CPU.
+"""Benchmark: PaiNN (or NequIP, MACE) on QM7 atomization energies, one cross-validation fold, a wall-clock budget on CPU.
 
     python benchmarks/qm7.py                      # 60 min of training on fold 0, writes RESULTS.md and the checkpoint
     python benchmarks/qm7.py --budget-min 60 --fold 0
     python benchmarks/qm7.py --quick              # 2 min, prints only (writes nothing unless --write)
+    python benchmarks/qm7.py --model nequip       # the same fold, protocol and budget for NequIP (or mace)
 
 Protocol: test = fold ``--fold`` of QM7 under ``--folds`` (default ``stratified``: the loader's
 energy-stratified folds, identical on every copy of ``qm7.mat``, with or without the published
 ``P``; ``file`` uses ``P``), train = the four other folds minus a validation tenth
 (:func:`minignn.datasets.qm7_split`).  The checkpoint records the split (``info["split"]``: the
 fold rule and seed, the indices and their sha256), so the model is always scored on its own
-test molecules.  The model is :class:`minignn.painn.PaiNN` on radius
+test molecules.  The model is :class:`minignn.painn.PaiNN` (``--model painn``, the default),
+:class:`minignn.tfn.NequIP` (``nequip``) or :class:`minignn.mace.MACE` (``mace``) on radius
 graphs (``--cutoff`` Angstrom) trained by :class:`minignn.train.Trainer` (composition baseline,
 standardised residual, AdamW, L1 loss) with a learning rate that follows a cosine of the
 *elapsed wall-clock time* over the budget (:func:`minignn.trainings.fit_qm7`, the training of
@@ -22,7 +24,9 @@ on the validation set, :mod:`minignn.baselines`).
 Outputs: a table on stdout; the ``qm7`` section of ``benchmarks/RESULTS.md`` (between
 ``<!-- qm7:begin -->`` and ``<!-- qm7:end -->``, rewritten atomically); the checkpoint
 ``minignn/checkpoints/qm7_painn.pt`` (float32 weights, config, baseline; read it with
-:func:`minignn.painn.load_pretrained`).
+:func:`minignn.painn.load_pretrained`).  With ``--model nequip`` or ``mace``: the section ``qm7_<model>``
+(without the baselines, which do not depend on the model; PaiNN's row beside it, read from the ``qm7``
+section) and the checkpoint ``minignn/checkpoints/qm7_<model>.pt``.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import torch
 from minignn import results
 from minignn.baselines import composition_baseline, fit_kernel_ridge, mean_baseline, sorted_coulomb_features
 from minignn.datasets import load_qm7
-from minignn.painn import PaiNN, PaiNNConfig, load_pretrained, qm7_checkpoint_path, save_pretrained
+from minignn.painn import PRETRAINED_MODELS, PaiNN, PaiNNConfig, load_pretrained, qm7_checkpoint_path, save_pretrained
 from minignn.train import Trainer, TrainConfig
 from minignn.trainings import fit_qm7
 
@@ -105,14 +109,83 @@ def section(r: dict) -> str:
     ])
 
 
-def write_section(text: str, path: pathlib.Path = RESULTS) -> None:
-    """Replace the qm7 section of ``path`` (or append it), atomically; the rest is left untouched."""
-    results.write_section("qm7", text.replace(BEGIN, "").replace(END, ""), path)
+#: The sizes of each model when its option is not given: PaiNN's are the shipped checkpoint's.  NequIP's and MACE's
+#: come from 150-second trials of this protocol on fold 0 (one thread, 2 shared cores, load average about 5; best
+#: validation MAE in kcal/mol): NequIP width 32, l_max 1 (35265 parameters) 9.08 after 4 epochs; MACE width 32,
+#: l_max 1, correlation 3 (42721) 11.49 after 3; NequIP width 32, l_max 2 (80321) 15.06 after 1; PaiNN (150657)
+#: 3.73 after 4.  The shipped NequIP (qm7_nequip.pt) has these defaults.
+DEFAULTS = {
+    "painn": dict(width=64, layers=3, num_basis=20),
+    "nequip": dict(width=32, layers=3, num_basis=8, l_max=1, hidden=32),
+    "mace": dict(width=32, layers=2, num_basis=8, l_max=1, hidden=32, correlation=3),
+}
 
 
-def read_section(path: pathlib.Path = RESULTS) -> dict:
-    """Parse the qm7 section (for the book): ``{"meta": {key: value}, "rows": [{model, mae, time_s, epochs, params}]}``."""
-    body = results.read_section("qm7", path)
+def section_name(model: str = "painn") -> str:
+    """The RESULTS.md section of ``model``: ``qm7`` for PaiNN (the chapter qm7's), ``qm7_<model>`` otherwise."""
+    if model not in PRETRAINED_MODELS:
+        raise ValueError(f"model must be one of {list(PRETRAINED_MODELS)}, got {model!r}")
+    return "qm7" if model == "painn" else f"qm7_{model}"
+
+
+def build_model(name: str, num_types: int, args):
+    """The model ``name`` with the sizes of ``args`` (a value of None takes :data:`DEFAULTS`); returns
+    ``(model, config_text)``."""
+    from minignn.mace import MACE, MACEConfig
+    from minignn.tfn import NequIP, NequIPConfig
+
+    size = {k: getattr(args, k) if getattr(args, k, None) is not None else v for k, v in DEFAULTS[name].items()}
+    if name == "painn":
+        model = PaiNN(PaiNNConfig(num_types=num_types, cutoff=args.cutoff, **size))
+        return model, f"width {size['width']}, {size['layers']} blocks, cutoff {args.cutoff:g} A, {size['num_basis']} Bessel"
+    if name == "nequip":
+        model = NequIP(NequIPConfig(num_types=num_types, cutoff=args.cutoff, **size))
+        return model, (f"width {size['width']}, l_max {size['l_max']}, {size['layers']} convolutions, cutoff {args.cutoff:g} A, "
+                       f"{size['num_basis']} Bessel, radial MLP {size['hidden']}")
+    model = MACE(MACEConfig(num_types=num_types, cutoff=args.cutoff, **size))
+    return model, (f"width {size['width']}, l_max {size['l_max']}, correlation {size['correlation']}, {size['layers']} layers, "
+                   f"cutoff {args.cutoff:g} A, {size['num_basis']} Bessel, radial MLP {size['hidden']}")
+
+
+def model_section(r: dict, painn: dict) -> str:
+    """The ``qm7_<model>`` section of a NequIP or MACE run: its record, and PaiNN's row (``painn``: a row of
+    :func:`read_section` of the ``qm7`` section) beside it."""
+    date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M UTC")
+    table = ["| model | test MAE (kcal/mol) | time (s) | epochs | parameters |", "| --- | --- | --- | --- | --- |",
+             f"| {painn['model']} (section qm7) | {painn['mae']:.2f} | {painn['time_s']} | {painn['epochs']} | {painn['params']} |",
+             f"| {r['label']} (this package), {r['config_text']} | {r['test_mae']:.2f} | {r['train_time_s']:.0f} | "
+             f"{r['epochs']} | {r['params']} |"]
+    return "\n".join([
+        f"## QM7 atomization energies ({r['label']}, one fold, CPU budget, beside PaiNN)",
+        "",
+        f"- date: {date}",
+        f"- command: `{r['command']}`",
+        f"- machine: {results.cpu_model()}, {os.cpu_count()} logical cores (shared with other jobs), torch threads {torch.get_num_threads()}; "
+        f"1-minute load average {r['load']}",
+        f"- versions: python {platform.python_version()}, torch {torch.__version__}",
+        f"- split: test = fold {r['fold']} ({len(r['test'])} molecules), train {len(r['train'])}, validation {len(r['val'])}; "
+        f"folds: {r['folds_source']}",
+        f"- training: budget {r['budget_min']:g} min, stopped by {r['stop_reason']}, {r['steps']} steps in {r['epochs']} epochs, "
+        f"best validation MAE {r['val_mae']:.2f} kcal/mol at epoch {r['best_epoch']}; test MAE {r['test_mae']:.2f} kcal/mol, "
+        f"test RMSE {r['test_rmse']:.2f} kcal/mol",
+        f"- PaiNN on the same split and budget (section qm7): test MAE {painn['mae']:.2f} kcal/mol, {painn['time_s']} s, "
+        f"{painn['epochs']} epochs",
+        f"- checkpoint: `minignn/checkpoints/{r['checkpoint_name']}` ({r['checkpoint_kb']:.0f} kB)",
+        "",
+        *table,
+    ])
+
+
+def write_section(text: str, path: pathlib.Path = RESULTS, name: str = "qm7") -> None:
+    """Replace the section ``name`` (``qm7``, or ``qm7_<model>``: :func:`section_name`) of ``path`` (or append it),
+    atomically; the rest is left untouched."""
+    results.write_section(name, text.replace(BEGIN, "").replace(END, ""), path)
+
+
+def read_section(path: pathlib.Path = RESULTS, name: str = "qm7") -> dict:
+    """Parse the qm7 section (or ``qm7_<model>``, :func:`section_name`; for the book):
+    ``{"meta": {key: value}, "rows": [{model, mae, time_s, epochs, params}]}``."""
+    body = results.read_section(name, path)
     meta, rows = results.section_fields(body), []
     for line in body.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -123,6 +196,8 @@ def read_section(path: pathlib.Path = RESULTS) -> dict:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", choices=PRETRAINED_MODELS, default="painn",
+                   help="painn (the qm7 section and qm7_painn.pt), nequip or mace (section and checkpoint qm7_<model>)")
     p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock training budget (minutes)")
     p.add_argument("--fold", type=int, default=0)
     p.add_argument("--folds", choices=["stratified", "file", "auto"], default="stratified",
@@ -130,20 +205,29 @@ def main(argv=None) -> dict:
                    "the shipped checkpoint's), 'file' (the published P; the file must have it), 'auto' (P if present)")
     p.add_argument("--quick", action="store_true", help="2-minute budget, writes nothing unless --write")
     p.add_argument("--write", action="store_true", help="with --quick: still write RESULTS.md and the checkpoint")
-    p.add_argument("--checkpoint", default=None, help="default: minignn/checkpoints/qm7_painn.pt")
+    p.add_argument("--checkpoint", default=None, help="default: minignn/checkpoints/qm7_<model>.pt")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: on a shared 2-core machine two threads were ~10x slower, measured)")
-    p.add_argument("--width", type=int, default=64)
-    p.add_argument("--layers", type=int, default=3)
-    p.add_argument("--num-basis", type=int, default=20)
+    p.add_argument("--width", type=int, default=None, help="default: 64 (painn), 32 (nequip, mace)")
+    p.add_argument("--layers", type=int, default=None, help="default: 3 (painn, nequip), 2 (mace)")
+    p.add_argument("--num-basis", type=int, default=None, help="default: 20 (painn), 8 (nequip, mace)")
+    p.add_argument("--l-max", type=int, default=None, help="nequip, mace: largest degree (default 1)")
+    p.add_argument("--hidden", type=int, default=None, help="nequip, mace: width of the radial MLP (default 32)")
+    p.add_argument("--correlation", type=int, default=None, help="mace: body order minus one per layer (default 3)")
     p.add_argument("--cutoff", type=float, default=5.0)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--loss", choices=["l1", "mse"], default="l1")
     p.add_argument("--krr-select", type=int, default=2000, help="training molecules used to choose the KRR hyperparameters")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--results", default=str(RESULTS), help="the shared results file (only the qm7 section is rewritten)")
+    p.add_argument("--results", default=str(RESULTS),
+                   help="the shared results file (only the model's section, qm7 or qm7_<model>, is rewritten)")
     args = p.parse_args(argv)
+    extra = [f"--{k.replace('_', '-')}" for k in ("l_max", "hidden", "correlation")
+             if getattr(args, k) is not None and k not in DEFAULTS[args.model]]
+    if extra:
+        p.error(f"{', '.join(extra)} does not apply to --model {args.model}")
+    label = {"painn": "PaiNN", "nequip": "NequIP", "mace": "MACE"}[args.model]
     budget_min = 2.0 if args.quick and args.budget_min == 60.0 else args.budget_min
     write = not args.quick or args.write
     torch.set_num_threads(args.threads)
@@ -157,11 +241,9 @@ def main(argv=None) -> dict:
     pick = lambda idx: [graphs[i] for i in idx.tolist()]  # noqa: E731
 
     num_types = len(qm7.molecules.atom_types)
-    config = PaiNNConfig(num_types=num_types, width=args.width, layers=args.layers, num_basis=args.num_basis,
-                         cutoff=args.cutoff)
-    model = PaiNN(config)
+    model, config_text = build_model(args.model, num_types, args)
     params = sum(p.numel() for p in model.parameters())
-    log(f"PaiNN {config}: {params} parameters; budget {budget_min:g} min, threads {torch.get_num_threads()}")
+    log(f"{label} {model.config}: {params} parameters; budget {budget_min:g} min, threads {torch.get_num_threads()}")
     budget_s = 60 * budget_min
     cfg = TrainConfig(max_epochs=100_000, batch_size=args.batch_size, lr=args.lr, weight_decay=0.0, loss=args.loss,
                       patience=None, max_time_s=budget_s, num_types=num_types, eval_batch_size=512, seed=args.seed,
@@ -180,25 +262,30 @@ def main(argv=None) -> dict:
     log(f"test MAE {test_scores['mae']:.3f} kcal/mol (RMSE {test_scores['rmse']:.3f}) after {len(h)} epochs, "
         f"{train_time / 60:.1f} min; best validation MAE {trainer.best_val:.3f} at epoch {h.best_epoch}")
 
-    log("baselines (mean, per-atom linear, KRR on sorted Coulomb matrices) ...")
-    base = run_baselines(qm7, train, val, test, args.krr_select)
-    log(f"baselines: mean {base['mean']:.2f}, linear {base['linear']:.2f}, KRR {base['krr']:.2f} ({base['krr_info']})")
+    if args.model == "painn":
+        log("baselines (mean, per-atom linear, KRR on sorted Coulomb matrices) ...")
+        base = run_baselines(qm7, train, val, test, args.krr_select)
+        log(f"baselines: mean {base['mean']:.2f}, linear {base['linear']:.2f}, KRR {base['krr']:.2f} ({base['krr_info']})")
+    else:
+        base = None  # the same split's baselines are in the qm7 section
 
-    ckpt = pathlib.Path(args.checkpoint) if args.checkpoint else qm7_checkpoint_path()
+    ckpt = pathlib.Path(args.checkpoint) if args.checkpoint else qm7_checkpoint_path(args.model)
     info = {"dataset": "QM7", "units": "kcal/mol", "cutoff": args.cutoff, "atom_types": list(qm7.molecules.atom_types.elements), "fold": args.fold, "folds_source": qm7.folds_source,
             "split": qm7.split_record(args.fold), "test_mae": test_scores["mae"], "test_rmse": test_scores["rmse"], "val_mae": trainer.best_val,
-            "epochs": len(h), "best_epoch": h.best_epoch, "train_time_s": train_time, "command": command,
+            "epochs": len(h), "steps": trainer.step, "best_epoch": h.best_epoch, "train_time_s": train_time, "command": command,
             "val_mae_history": list(h.val_mae), "train_loss_history": list(h.train_loss)}
     result = dict(command=command, fold=args.fold, folds_source=qm7.folds_source, train=train, val=val, test=test,
                   budget_min=budget_min, stop_reason=stop_reason, val_mae=trainer.best_val, best_epoch=h.best_epoch,
                   test_mae=test_scores["mae"], test_rmse=test_scores["rmse"], train_time_s=train_time, epochs=len(h),
-                  params=params, num_types=num_types, baselines=base, checkpoint_name=ckpt.name, checkpoint_kb=0.0,
-                  load=f"{load_start:.1f} at the start, {load_end:.1f} at the end of training",
-                  config_text=f"width {args.width}, {args.layers} blocks, cutoff {args.cutoff:g} A, {args.num_basis} Bessel")
+                  steps=trainer.step, params=params, num_types=num_types, baselines=base, checkpoint_name=ckpt.name,
+                  checkpoint_kb=0.0, load=f"{load_start:.1f} at the start, {load_end:.1f} at the end of training",
+                  model=args.model, label=label, config_text=config_text)
     print()
     print(f"{'model':<48} {'test MAE (kcal/mol)':>20}")
-    for name, value in (("mean", base["mean"]), ("per-atom linear", base["linear"]), ("KRR sorted Coulomb", base["krr"]),
-                        ("PaiNN", test_scores["mae"])):
+    lines = [(label, test_scores["mae"])]
+    if base is not None:
+        lines = [("mean", base["mean"]), ("per-atom linear", base["linear"]), ("KRR sorted Coulomb", base["krr"])] + lines
+    for name, value in lines:
         print(f"{name:<48} {value:>20.2f}")
     if test_scores["mae"] < 2.0:
         print("\n*** TEST MAE BELOW 2.0 kcal/mol ***\n")
@@ -206,11 +293,16 @@ def main(argv=None) -> dict:
         save_pretrained(ckpt, model, trainer.baseline, trainer.standardizer, info)
         ckpt.chmod(0o644)  # readable by everyone, as a package file should be
         result["checkpoint_kb"] = ckpt.stat().st_size / 1024
-        again = load_pretrained(ckpt).predict(pick(test))
+        again = load_pretrained(ckpt, model=args.model).predict(pick(test))
         check = mae(again, qm7.energies[test])
         log(f"checkpoint {ckpt} ({result['checkpoint_kb']:.0f} kB) reloads with weights_only=True: test MAE {check:.3f}")
-        write_section(section(result), pathlib.Path(args.results))
-        log(f"wrote the qm7 section of {args.results}")
+        name = section_name(args.model)
+        if args.model == "painn":
+            write_section(section(result), pathlib.Path(args.results))
+        else:  # PaiNN's figure beside it, read from the qm7 section of the same file
+            painn = next(row for row in read_section(pathlib.Path(args.results))["rows"] if row["model"].startswith("PaiNN"))
+            write_section(model_section(result, painn), pathlib.Path(args.results), name)
+        log(f"wrote the {name} section of {args.results}")
     return result
 
 

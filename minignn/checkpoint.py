@@ -110,11 +110,11 @@ def save_checkpoint(path, state: dict) -> Path:
     return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def load_checkpoint(path, map_location="cpu", *, format: str = TRAIN_FORMAT, kind: str = "minignn.train",
+def load_checkpoint(path, map_location="cpu", *, format: str | tuple = TRAIN_FORMAT, kind: str = "minignn.train",
                     missing_hint: str = "", keys=()) -> dict:
     """Read a checkpoint with ``torch.load(..., weights_only=True)`` (tensors, dicts, lists, numbers, strings).
 
-    The file must be a dict whose ``"format"`` is ``format`` and that holds every entry of ``keys``; ``kind`` names
+    The file must be a dict whose ``"format"`` is ``format`` (or one of a tuple of formats) and that holds every entry of ``keys``; ``kind`` names
     it in errors (``"PaiNN"``, ``"EDM"``) and ``missing_hint`` tells how to make a missing file.
     Raises FileNotFoundError or ValueError (naming the file).
     """
@@ -126,10 +126,12 @@ def load_checkpoint(path, map_location="cpu", *, format: str = TRAIN_FORMAT, kin
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
         raise ValueError(f"cannot read checkpoint {path} (corrupt or half-written file?): {err}") from err
-    if not isinstance(state, dict) or state.get("format") != format:
+    formats = format if isinstance(format, tuple) else (format,)
+    if not isinstance(state, dict) or state.get("format") not in formats:
         got = state.get("format") if isinstance(state, dict) else type(state).__name__
         article = "an" if kind[:1] in "AEIOUaeiou" else "a"
-        raise ValueError(f"{path} is not {article} {kind} checkpoint: expected format {format!r}, got {got!r}")
+        expected = repr(formats[0]) if len(formats) == 1 else "one of " + ", ".join(map(repr, formats))
+        raise ValueError(f"{path} is not {article} {kind} checkpoint: expected format {expected}, got {got!r}")
     missing = [k for k in keys if k not in state]
     if missing:
         raise ValueError(f"{path} is an incomplete {kind} checkpoint: it lacks {missing} (corrupt, or written by "

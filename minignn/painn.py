@@ -47,15 +47,47 @@ from minignn.pooling import global_pool
 from minignn.radial import BesselBasis, GaussianBasis
 
 __all__ = ["PaiNNConfig", "PaiNNMessage", "PaiNNUpdate", "PaiNN", "Pretrained", "save_pretrained", "load_pretrained",
-           "CHECKPOINT_DIR", "qm7_checkpoint_path"]
+           "CHECKPOINT_DIR", "qm7_checkpoint_path", "PRETRAINED_MODELS"]
 
 FORMAT = "minignn.painn/1"
+#: The energy models :func:`save_pretrained` and :func:`load_pretrained` handle, by name; each file's ``"format"``
+#: is ``minignn.<name>/1`` (a PaiNN file of an older minignn reads as before).
+PRETRAINED_MODELS = ("painn", "nequip", "mace")
+_FORMATS = {name: f"minignn.{name}/1" for name in PRETRAINED_MODELS}
 
 
+def _model_classes(name: str) -> tuple[type, type]:
+    """``(model class, config class)`` of one of :data:`PRETRAINED_MODELS` (NequIP and MACE imported on use)."""
+    if name == "painn":
+        return PaiNN, PaiNNConfig
+    if name == "nequip":
+        from minignn.tfn import NequIP, NequIPConfig
 
-def qm7_checkpoint_path() -> Path:
-    """Where the shipped QM7 checkpoint lives (inside the package, so it works from a wheel)."""
-    return CHECKPOINT_DIR / "qm7_painn.pt"
+        return NequIP, NequIPConfig
+    from minignn.mace import MACE, MACEConfig
+
+    return MACE, MACEConfig
+
+
+def _model_name(model) -> str:
+    """The :data:`PRETRAINED_MODELS` name of ``model``'s class; ValueError naming ``model`` otherwise."""
+    for name in PRETRAINED_MODELS:
+        if type(model) is _model_classes(name)[0]:
+            return name
+    raise ValueError(f"model must be a PaiNN, a NequIP or a MACE (one of {list(PRETRAINED_MODELS)}), got "
+                     f"{type(model).__name__}")
+
+
+def _check_model_name(model, argument: str = "model") -> str:
+    if not isinstance(model, str) or model not in PRETRAINED_MODELS:
+        raise ValueError(f"{argument} must be one of {list(PRETRAINED_MODELS)}, got {model!r}")
+    return model
+
+
+def qm7_checkpoint_path(model: str = "painn") -> Path:
+    """Where the shipped QM7 checkpoint of ``model`` (one of :data:`PRETRAINED_MODELS`) lives:
+    ``minignn/checkpoints/qm7_<model>.pt`` (inside the package, so it works from a wheel)."""
+    return CHECKPOINT_DIR / f"qm7_{_check_model_name(model)}.pt"
 
 
 @dataclass
@@ -224,12 +256,12 @@ def _check_types(x, num_nodes: int, num_types: int) -> None:
 class Pretrained:
     r"""A trained energy model: :math:`\hat y_g = \text{baseline}_g + \mu + \sigma f_\theta(G_g)`.
 
-    ``model`` (a :class:`PaiNN`, eval mode), ``baseline`` (:class:`minignn.baselines.CompositionBaseline`),
+    ``model`` (a :class:`PaiNN`, a :class:`minignn.tfn.NequIP` or a :class:`minignn.mace.MACE`, eval mode), ``baseline`` (:class:`minignn.baselines.CompositionBaseline`),
     ``standardizer`` (:class:`minignn.baselines.Standardizer`), ``info`` (cutoff, units, fold, scores, and
     ``info["split"]``: the molecules it was trained, validated and tested on, see :attr:`split`).
     """
 
-    model: PaiNN
+    model: nn.Module
     baseline: object
     standardizer: object
     info: dict
@@ -260,37 +292,53 @@ class Pretrained:
         return predict(self.model, graphs, self.baseline, self.standardizer, batch_size)
 
 
-def save_pretrained(path, model: PaiNN, baseline, standardizer, info: dict | None = None) -> Path:
-    """Write weights (float32), config, baseline and standardiser: small, and ``weights_only``-loadable."""
-    if not isinstance(model, PaiNN):
-        raise ValueError(f"model must be a PaiNN, got {type(model).__name__}")
-    for name, obj in (("baseline", baseline), ("standardizer", standardizer)):
+def save_pretrained(path, model, baseline, standardizer, info: dict | None = None) -> Path:
+    """Write weights (float32), config, baseline and standardiser: small, and ``weights_only``-loadable.
+
+    ``model``: a :class:`PaiNN`, a :class:`minignn.tfn.NequIP` or a :class:`minignn.mace.MACE` (its config dataclass
+    is stored as a dict, the file's ``"format"`` names the model); read it back with :func:`load_pretrained`.
+    """
+    name = _model_name(model)
+    for argument, obj in (("baseline", baseline), ("standardizer", standardizer)):
         if not callable(getattr(obj, "state_dict", None)):
-            raise ValueError(f"{name} must have a state_dict() (a CompositionBaseline, a Standardizer), got "
+            raise ValueError(f"{argument} must have a state_dict() (a CompositionBaseline, a Standardizer), got "
                              f"{type(obj).__name__}")
     if info is not None and not isinstance(info, dict):
         raise ValueError(f"info must be a dict (or None), got {type(info).__name__}")
-    state = {"format": FORMAT, "config": asdict(model.config),
+    state = {"format": _FORMATS[name], "config": asdict(model.config),
              "model": {k: v.detach().to(torch.float32) if v.is_floating_point() else v for k, v in model.state_dict().items()},
              "baseline": baseline.state_dict(), "standardizer": standardizer.state_dict(), "info": dict(info or {})}
     return save_checkpoint(path, state)
 
 
-def load_pretrained(path=None) -> Pretrained:
-    """Read a :func:`save_pretrained` file with ``torch.load(weights_only=True)``; default: the shipped QM7 model.
+def load_pretrained(path=None, model: str | None = None) -> Pretrained:
+    """Read a :func:`save_pretrained` file with ``torch.load(weights_only=True)``.
+
+    ``path``: the file; None: the shipped QM7 checkpoint of ``model`` (:func:`qm7_checkpoint_path`; PaiNN's when
+    ``model`` is None too).  ``model``: None (whichever of :data:`PRETRAINED_MODELS` the file holds) or the name
+    the file must hold.
 
     Raises:
-        FileNotFoundError: no file at ``path``; ValueError: not a PaiNN checkpoint.
+        FileNotFoundError: no file at ``path``; ValueError: not a PaiNN, NequIP or MACE checkpoint, not the
+        ``model`` asked for, or a damaged one.
     """
     from minignn.baselines import CompositionBaseline, Standardizer
 
-    path = qm7_checkpoint_path() if path is None else Path(path)
-    state = load_checkpoint(path, format=FORMAT, kind="PaiNN", missing_hint=" (the QM7 one is written by benchmarks/qm7.py)",
+    if model is not None:
+        _check_model_name(model)
+    path = qm7_checkpoint_path(model or "painn") if path is None else Path(path)
+    wanted = (model,) if model is not None else PRETRAINED_MODELS
+    kinds = {"painn": "PaiNN", "nequip": "NequIP", "mace": "MACE"}
+    kind = ", ".join(kinds[m] for m in wanted[:-1]) + (" or " if len(wanted) > 1 else "") + kinds[wanted[-1]]
+    state = load_checkpoint(path, format=tuple(_FORMATS[m] for m in wanted), kind=kind,
+                            missing_hint=" (the QM7 ones are written by benchmarks/qm7.py --model ...)",
                             keys=("config", "model", "baseline", "standardizer", "info"))
+    name = next(m for m in wanted if _FORMATS[m] == state["format"])
+    model_class, config_class = _model_classes(name)
     try:
         if not isinstance(state["config"], dict):
             raise TypeError(f"config is a {type(state['config']).__name__}, not a dict")
-        model = PaiNN(PaiNNConfig(**state["config"]))
+        net = model_class(config_class(**state["config"]))
         baseline = CompositionBaseline.from_state_dict(state["baseline"])
         if not isinstance(state["standardizer"], dict):
             raise TypeError(f"standardizer is a {type(state['standardizer']).__name__}, not a dict")
@@ -298,7 +346,7 @@ def load_pretrained(path=None) -> Pretrained:
         if not isinstance(state["info"], dict):
             raise TypeError(f"info is a {type(state['info']).__name__}, not a dict")
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{path} is a damaged PaiNN checkpoint: {err}") from err
-    load_weights(model, state["model"], path, "PaiNN")
-    model.eval()
-    return Pretrained(model, baseline, standardizer, state["info"])
+        raise ValueError(f"{path} is a damaged {kinds[name]} checkpoint: {err}") from err
+    load_weights(net, state["model"], path, kinds[name])
+    net.eval()
+    return Pretrained(net, baseline, standardizer, state["info"])

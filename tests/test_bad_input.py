@@ -407,6 +407,7 @@ EXEMPT = {
     "minignn.bond_tables.PM_IN_ANGSTROM": "a unit constant",
     "minignn.checkpoint.CHECKPOINT_DIR": "a path (a constant)",
     "minignn.checkpoint.TRAIN_FORMAT": "a format tag (a constant)",
+    "minignn.painn.PRETRAINED_MODELS": "the names of the models save_pretrained and load_pretrained handle (a constant)",
     "minignn.datasets.atoms.SYMBOLS": "a tuple of element symbols (a constant)",
     "minignn.datasets.atoms.MAX_ATOMIC_NUMBER": "a number (a constant)",
     "minignn.datasets.atoms.QM7_TYPES": "an AtomTypes instance; AtomTypes has its own cases",

@@ -187,7 +187,10 @@ CASES = [
         lambda tmp: painn.save_pretrained(tmp / "m.pt", mpnn.MPNN(2, 1), bl.CompositionBaseline(2), bl.Standardizer())),
     bad(painn.save_pretrained, "dtype", "info", lambda tmp: painn.save_pretrained(
         tmp / "m.pt", painn.PaiNN(num_types=2, width=4, layers=1), bl.CompositionBaseline(2), bl.Standardizer(), "qm7")),
-    good(painn.qm7_checkpoint_path, "file", painn.qm7_checkpoint_path, lambda r: r.name == "qm7_painn.pt"),
+    good(painn.qm7_checkpoint_path, "file", lambda: painn.qm7_checkpoint_path(), lambda r: r.name == "qm7_painn.pt"),
+    good(painn.qm7_checkpoint_path, "file", lambda: painn.qm7_checkpoint_path("nequip"), lambda r: r.name == "qm7_nequip.pt"),
+    bad(painn.qm7_checkpoint_path, "dtype", "model", lambda: painn.qm7_checkpoint_path(None)),
+    bad(painn.load_pretrained, "range", "model", lambda: painn.load_pretrained(model="NequIP")),
     # -- minignn.train -----------------------------------------------------------------------------------------------
     bad(train.GraphLoader, "size", "batch_size", lambda: train.GraphLoader(graphs([1.0]), 0)),
     bad(train.GraphLoader, "empty", "at least one graph", lambda: train.GraphLoader([], 2)),

@@ -108,6 +108,10 @@ def test_load_checkpoint_errors_name_the_kind_and_how_to_make_the_file(tmp_path)
         load_checkpoint(tmp_path / "ok.pt", format="minignn.edm/1", kind="EDM")
     with pytest.raises(ValueError, match="is not a PaiNN checkpoint"):
         load_checkpoint(tmp_path / "ok.pt", format="minignn.painn/1", kind="PaiNN")
+    with pytest.raises(ValueError, match="is not a NequIP or MACE checkpoint: expected format one of 'minignn.nequip/1', "
+                                         "'minignn.mace/1', got 'minignn.train/1'"):
+        load_checkpoint(tmp_path / "ok.pt", format=("minignn.nequip/1", "minignn.mace/1"), kind="NequIP or MACE")
+    assert load_checkpoint(tmp_path / "ok.pt", format=("minignn.painn/1", "minignn.train/1"))["format"] == "minignn.train/1"
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(ValueError, match="not a minignn.train checkpoint: expected format 'minignn.train/1', got 'list'"):
         load_checkpoint(tmp_path / "list.pt")

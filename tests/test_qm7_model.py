@@ -156,10 +156,10 @@ def test_bad_inputs():
 
 
 def test_load_pretrained_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no PaiNN checkpoint"):
+    with pytest.raises(FileNotFoundError, match="no PaiNN, NequIP or MACE checkpoint at .*missing.pt"):
         load_pretrained(tmp_path / "missing.pt")
     torch.save({"format": "something else"}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a PaiNN checkpoint"):
+    with pytest.raises(ValueError, match="not a PaiNN, NequIP or MACE checkpoint"):
         load_pretrained(tmp_path / "other.pt")
 
 
@@ -211,3 +211,155 @@ def test_message_block_fast_path_equals_the_base_class_path():
     assert ds.shape == (7, 6) and dv.shape == (7, 3, 6)
     with pytest.raises(ValueError, match=r"v must be a torch.float64 tensor of shape \[N=7, 3, F=6\]"):
         block(s, v[:, :2], edge_index, unit, rbf)
+
+
+# -- NequIP and MACE through the same save_pretrained / load_pretrained (issue 17) ------------------------------
+def small_equivariant(name, dtype=torch.float32):
+    from minignn.mace import MACE
+    from minignn.tfn import NequIP
+
+    torch.manual_seed(0)
+    if name == "nequip":
+        return NequIP(num_types=5, width=4, l_max=1, layers=2, num_basis=4, cutoff=3.0, hidden=8).to(dtype)
+    return MACE(num_types=5, width=4, l_max=1, correlation=2, layers=2, num_basis=4, cutoff=3.0, hidden=8).to(dtype)
+
+
+@pytest.mark.parametrize("name", ["nequip", "mace"])
+def test_save_and_load_pretrained_nequip_and_mace(tmp_path, name):
+    model = small_equivariant(name).eval()
+    baseline = CompositionBaseline(5).fit(torch.tensor([[1.0, 0, 0, 0, 0], [0, 1, 0, 0, 0], [1, 1, 1, 0, 0]]),
+                                          torch.tensor([1.0, 2.0, 4.0]))
+    path = save_pretrained(tmp_path / "m.pt", model, baseline, Standardizer(0.5, 2.0), {"cutoff": 3.0})
+    state = torch.load(path, weights_only=True)  # no pickled code
+    assert state["format"] == f"minignn.{name}/1" and state["config"]["width"] == 4
+    assert all(v.dtype == torch.float32 for v in state["model"].values() if v.is_floating_point())
+    for again in (load_pretrained(path), load_pretrained(path, model=name)):
+        assert type(again.model) is type(model) and again.model.config == model.config and not again.model.training
+        graphs = [Graph(edge_index=e, x=x, pos=p) for p, x, e in (molecule(seed=s, dtype=torch.float32) for s in (0, 1))]
+        expected = torch.cat([model(g.x, g.pos, g.edge_index) for g in graphs])
+        torch.testing.assert_close(again.model(graphs[0].x, graphs[0].pos, graphs[0].edge_index), expected[:1],
+                                   rtol=0, atol=0)
+        counts = torch.stack([torch.bincount(g.x, minlength=5) for g in graphs]).double()
+        torch.testing.assert_close(again.predict(graphs), baseline.predict(counts) + 0.5 + 2.0 * expected.double(),
+                                   rtol=0, atol=1e-9)
+        assert again.info == {"cutoff": 3.0}
+    with pytest.raises(ValueError, match=rf"is not a PaiNN checkpoint: expected format 'minignn.painn/1', "
+                                         rf"got 'minignn.{name}/1'"):
+        load_pretrained(path, model="painn")
+
+
+def test_pretrained_bad_inputs_name_the_argument(tmp_path):
+    model = small_equivariant("nequip")
+    base, std = CompositionBaseline(5), Standardizer()
+    with pytest.raises(ValueError, match=r"model must be a PaiNN, a NequIP or a MACE .* got Linear"):
+        save_pretrained(tmp_path / "m.pt", torch.nn.Linear(2, 1), base, std)
+    with pytest.raises(ValueError, match=r"baseline must have a state_dict\(\)"):
+        save_pretrained(tmp_path / "m.pt", model, object(), std)
+    with pytest.raises(ValueError, match=r"standardizer must have a state_dict\(\)"):
+        save_pretrained(tmp_path / "m.pt", model, base, 1.0)
+    with pytest.raises(ValueError, match=r"info must be a dict \(or None\), got list"):
+        save_pretrained(tmp_path / "m.pt", model, base, std, [1])
+    assert not (tmp_path / "m.pt").exists()
+    with pytest.raises(ValueError, match=r"model must be one of \['painn', 'nequip', 'mace'\], got 'schnet'"):
+        load_pretrained(tmp_path / "m.pt", model="schnet")
+    with pytest.raises(ValueError, match=r"model must be one of \['painn', 'nequip', 'mace'\], got 3"):
+        qm7_checkpoint_path(3)
+    assert qm7_checkpoint_path() == qm7_checkpoint_path("painn") and qm7_checkpoint_path("mace").name == "qm7_mace.pt"
+    with pytest.raises(FileNotFoundError, match="no MACE checkpoint at .*missing.pt"):
+        load_pretrained(tmp_path / "missing.pt", model="mace")
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"not a PaiNN, NequIP or MACE checkpoint: expected format one of "
+                                         r"'minignn.painn/1', 'minignn.nequip/1', 'minignn.mace/1', got 'something else'"):
+        load_pretrained(tmp_path / "other.pt")
+    # a config that does not describe the weights: the file and the argument are named
+    path = save_pretrained(tmp_path / "m.pt", model, base.fit(torch.eye(5), torch.ones(5)), std)
+    state = torch.load(path, weights_only=True)
+    state["config"]["width"] = 6
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"m.pt does not fit the NequIP its config describes|m.pt: weight .* has shape"):
+        load_pretrained(path)
+    state["config"]["l_max"] = -1
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"m.pt is a damaged NequIP checkpoint: l_max"):
+        load_pretrained(path)
+
+
+#: The equivariant model shipped for QM7 (benchmarks/qm7.py --model nequip; RESULTS.md section qm7_nequip).
+SHIPPED = "nequip"
+
+
+@pytest.fixture(scope="module")
+def shipped_equivariant():
+    """The shipped NequIP, QM7 loaded with the folds its checkpoint names, and its test molecules (checked split)."""
+    from minignn.datasets import load_qm7
+
+    pre = load_pretrained(model=SHIPPED)
+    qm7 = load_qm7(folds=pre.info["split"]["folds"])
+    return pre, qm7, pre.split_of(qm7)[2]
+
+
+def test_shipped_equivariant_checkpoint_scores_its_record(shipped_equivariant):
+    from minignn.results import read_section
+
+    pre, qm7, test = shipped_equivariant
+    path = qm7_checkpoint_path(SHIPPED)
+    assert path.is_file() and path.stat().st_size < 5 * 2**20
+    assert type(pre.model).__name__ == "NequIP" and not pre.model.training
+    info = pre.info
+    assert (info["dataset"], info["units"], info["fold"]) == ("QM7", "kcal/mol", 0) and len(test) == 1433
+    assert info["split"]["folds"] == "stratified" and info["command"].startswith("python benchmarks/qm7.py --model nequip")
+    graphs = qm7.graphs(cutoff=info["cutoff"], indices=test)
+    mae = float((pre.predict(graphs) - qm7.energies[test]).abs().mean())
+    assert mae == pytest.approx(info["test_mae"], abs=1e-4)
+    assert f"test MAE {info['test_mae']:.2f} kcal/mol" in read_section(f"qm7_{SHIPPED}")  # the figure the chapter quotes
+    bench = _benchmark_module()
+    painn = bench.read_section()["rows"][-1]  # the qm7 section's PaiNN row, copied beside the NequIP row
+    assert painn["model"].startswith("PaiNN") and painn["mae"] == pytest.approx(load_pretrained().info["test_mae"], abs=0.005)
+    rows = bench.read_section(name=f"qm7_{SHIPPED}")["rows"]
+    assert rows[0] == dict(painn, model=painn["model"] + " (section qm7)")
+    assert rows[1]["model"].startswith("NequIP") and rows[1]["mae"] == pytest.approx(info["test_mae"], abs=0.005)
+    assert rows[1]["params"] == str(sum(p.numel() for p in pre.model.parameters()))
+
+
+def _orthogonal(gen, reflect=False):
+    q, r = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64, generator=gen))
+    q = q * torch.sign(torch.diagonal(r))
+    if (torch.det(q) < 0) != reflect:
+        q = q * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
+    assert torch.det(q) == pytest.approx(-1.0 if reflect else 1.0)
+    return q
+
+
+def test_shipped_equivariant_predictions_are_invariant(shipped_equivariant):
+    """Rotations, a reflection, a translation and a permutation of the atoms of 12 test molecules: float64 energies
+    agree to 1e-9 kcal/mol; the float32 predictions of ``predict`` to 1e-2 kcal/mol (energies of -500 to -2000)."""
+    import copy
+
+    pre, qm7, test = shipped_equivariant
+    cutoff = pre.info["cutoff"]
+    model64 = copy.deepcopy(pre.model).double().requires_grad_(False)
+    scale = float(pre.standardizer.std)
+    gen = torch.Generator().manual_seed(0)
+    graphs = qm7.graphs(cutoff=cutoff, indices=test[torch.randperm(len(test), generator=gen)[:12]])
+
+    def energy(x, pos):
+        return float(model64(x, pos, radius_graph(pos, cutoff))) * scale  # kcal/mol, without the composition terms
+
+    moved32 = []
+    for g in graphs:
+        x, pos = g.x, g.pos.double()
+        e = energy(x, pos)
+        perm = torch.randperm(len(x), generator=gen)
+        q_rot, q_ref = _orthogonal(gen), _orthogonal(gen, reflect=True)
+        shift = torch.randn(3, dtype=torch.float64, generator=gen)
+        for name, (x2, pos2) in {"rotation": (x, pos @ q_rot.T), "reflection": (x, pos @ q_ref.T),
+                                 "mirror x -> -x": (x, pos * torch.tensor([-1.0, 1, 1], dtype=torch.float64)),
+                                 "translation": (x, pos + shift), "permutation": (x[perm], pos[perm]),
+                                 "all at once": (x[perm], pos[perm] @ q_ref.T + shift)}.items():
+            assert abs(energy(x2, pos2) - e) < 1e-9, name
+        squeezed = pos.clone()
+        squeezed[0] = squeezed[0] + 0.1 * (squeezed[1] - squeezed[0])  # a real change of geometry: not a constant
+        assert abs(energy(x, squeezed) - e) > 0.1
+        p2 = (pos[perm] @ q_ref.T + shift).float()
+        moved32.append(Graph(edge_index=radius_graph(p2, cutoff), x=x[perm], pos=p2))
+    torch.testing.assert_close(pre.predict(moved32), pre.predict(graphs), rtol=0, atol=1e-2)
