@@ -7,7 +7,7 @@ host is blocked and reported.  For each page it asserts:
   no local request failed (status >= 400 or network error), no console error, no page error,
   no web font that failed to load;
 * every equation (``.math``) was typeset by MathJax (an ``mjx-container``, no ``mjx-merror``);
-* every 3Dmol.js view has a canvas of non-zero size, and its picture is not blank;
+* every 3Dmol.js view has a canvas of non-zero size, fits in its output area, and its picture is not blank;
 * every ``<img>`` loaded (``naturalWidth > 0``);
 * every internal link resolves: the target file exists and so does its ``#anchor``;
 * every chapter made from a notebook says how long it runs ("runs in about N s on 2 CPU cores",
@@ -127,11 +127,21 @@ FONTS_JS = """async () => {
   return Array.from(document.fonts).filter(f => f.status === 'error').map(f => f.family);
 }"""
 
-VIEWERS_JS = """() => Array.from(document.querySelectorAll('div[id^="3dmolviewer_"]')).map(div => ({
-  id: div.id,
-  canvases: Array.from(div.querySelectorAll('canvas')).map(c => [c.width, c.height, c.clientWidth, c.clientHeight]),
-  warning: !!div.querySelector('[id^="3dmolwarning_"]'),
-}))"""
+VIEWERS_JS = """() => Array.from(document.querySelectorAll('div[id^="3dmolviewer_"]')).map(div => {
+  // the nearest ancestor that clips or scrolls (a cell's output area): the part of the view beyond it is hidden
+  let box = null;
+  for (let p = div.parentElement; p && !box; p = p.parentElement) {
+    if (getComputedStyle(p).overflowX !== 'visible') box = p.getBoundingClientRect();
+  }
+  const r = div.getBoundingClientRect();
+  return {
+    id: div.id,
+    canvases: Array.from(div.querySelectorAll('canvas')).map(c => [c.width, c.height, c.clientWidth, c.clientHeight]),
+    warning: !!div.querySelector('[id^="3dmolwarning_"]'),
+    width: r.width,
+    hidden: box ? Math.max(0, r.right - box.right, box.left - r.left) : 0,
+  };
+})"""
 
 VIEWERS_READY_JS = """() => Array.from(document.querySelectorAll('div[id^="3dmolviewer_"]')).every(d => d.querySelector('canvas'))"""
 
@@ -160,6 +170,9 @@ def check_viewers(page) -> tuple[list[str], int]:
         if not viewer["canvases"]:
             problems.append(f"{name}: no canvas")
             continue
+        if viewer["hidden"] > 1:  # a view wider than the column: the reader sees part of it, or must scroll
+            problems.append(f"{name}: {viewer['hidden']:.0f} of its {viewer['width']:.0f} px are cut off by the output "
+                            f"area (make the view narrower)")
         for width, height, client_width, client_height in viewer["canvases"]:
             if min(width, height, client_width, client_height) <= 0:
                 problems.append(f"{name}: a canvas of size {width}x{height} (shown {client_width}x{client_height})")
