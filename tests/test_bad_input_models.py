@@ -21,7 +21,8 @@ from minignn.graph import Graph
 from minignn.neighbours import fully_connected
 from minignn.plan import AggregationPlan
 from minignn.radial import BesselBasis
-from minignn.schedules import CosineSchedule, DiscreteSchedule, LinearSchedule, NoiseSchedule, check_time, get_schedule
+from minignn.schedules import (CosineSchedule, DiscreteSchedule, LinearSchedule, NoiseSchedule, check_time, get_schedule,
+                               time_grid)
 
 L = torch.long
 NAN = float("nan")
@@ -295,6 +296,12 @@ CASES = [
     bad(NoiseSchedule, "option", "rule", lambda: CosineSchedule().discretise(4, rule="ddim")),
     good(DiscreteSchedule, "valid", lambda: LinearSchedule().discretise(np.int64(4)),
          lambda r: isinstance(r, DiscreteSchedule) and r.num_steps == 4 and finite(tuple(r))),
+    bad(time_grid, "range", "power", lambda: time_grid(10, 0.0)),
+    bad(time_grid, "nan", "power", lambda: time_grid(10, float("nan"))),
+    bad(time_grid, "dtype", "power", lambda: time_grid(10, "2")),
+    bad(time_grid, "size", "num_steps", lambda: time_grid(0)),
+    good(time_grid, "valid", lambda: time_grid(np.int64(4), np.float32(2.0)),
+         lambda r: r.dtype == torch.float64 and r.tolist() == [0.0, 0.0625, 0.25, 0.5625, 1.0]),
     bad(LinearSchedule, "nan", "beta_max", lambda: LinearSchedule(beta_max=float("inf"))),
     bad(LinearSchedule, "range", "beta_min", lambda: LinearSchedule(beta_min=2.0, beta_max=1.0)),
     bad(LinearSchedule, "nan", "t", lambda: LinearSchedule().beta(NAN)),
