@@ -93,11 +93,7 @@ def section(r: dict) -> str:
         "",
         f"- date: {date}",
         f"- command: `{r['command']}`",
-        f"- machine: {results.cpu_model()}, {os.cpu_count()} logical cores (shared with other jobs), torch threads {torch.get_num_threads()}; "
-        f"1-minute load average {r['load']}",
-        f"- versions: python {platform.python_version()}, torch {torch.__version__}",
-        f"- split: test = fold {r['fold']} ({len(r['test'])} molecules), train {len(r['train'])}, validation {len(r['val'])}; "
-        f"folds: {r['folds_source']}",
+        *setting_lines(r),
         f"- training: budget {r['budget_min']:g} min, stopped by {r['stop_reason']}, best validation MAE "
         f"{r['val_mae']:.2f} kcal/mol at epoch {r['best_epoch']}; test RMSE {r['test_rmse']:.2f} kcal/mol",
         f"- KRR hyperparameters: {r['baselines']['krr_info']}",
@@ -147,6 +143,17 @@ def build_model(name: str, num_types: int, args):
                    f"cutoff {args.cutoff:g} A, {size['num_basis']} Bessel, radial MLP {size['hidden']}")
 
 
+def setting_lines(r: dict) -> list[str]:
+    """The machine, versions and split lines that every QM7 section states (PaiNN's and the other models')."""
+    return [
+        f"- machine: {results.cpu_model()}, {os.cpu_count()} logical cores (shared with other jobs), torch threads "
+        f"{torch.get_num_threads()}; 1-minute load average {r['load']}",
+        f"- versions: python {platform.python_version()}, torch {torch.__version__}",
+        f"- split: test = fold {r['fold']} ({len(r['test'])} molecules), train {len(r['train'])}, validation "
+        f"{len(r['val'])}; folds: {r['folds_source']}",
+    ]
+
+
 def model_section(r: dict, painn: dict) -> str:
     """The ``qm7_<model>`` section of a NequIP or MACE run: its record, and PaiNN's row (``painn``: a row of
     :func:`read_section` of the ``qm7`` section) beside it."""
@@ -160,11 +167,7 @@ def model_section(r: dict, painn: dict) -> str:
         "",
         f"- date: {date}",
         f"- command: `{r['command']}`",
-        f"- machine: {results.cpu_model()}, {os.cpu_count()} logical cores (shared with other jobs), torch threads {torch.get_num_threads()}; "
-        f"1-minute load average {r['load']}",
-        f"- versions: python {platform.python_version()}, torch {torch.__version__}",
-        f"- split: test = fold {r['fold']} ({len(r['test'])} molecules), train {len(r['train'])}, validation {len(r['val'])}; "
-        f"folds: {r['folds_source']}",
+        *setting_lines(r),
         f"- training: budget {r['budget_min']:g} min, stopped by {r['stop_reason']}, {r['steps']} steps in {r['epochs']} epochs, "
         f"best validation MAE {r['val_mae']:.2f} kcal/mol at epoch {r['best_epoch']}; test MAE {r['test_mae']:.2f} kcal/mol, "
         f"test RMSE {r['test_rmse']:.2f} kcal/mol",
