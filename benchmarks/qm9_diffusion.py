@@ -51,6 +51,7 @@ from minignn import results
 from minignn.datasets import load_qm9
 from minignn.edm import EDM, PUBLISHED_COMPUTE, PUBLISHED_QM9, EDMConfig, load_edm, qm9_checkpoint_path, sample_molecules, save_edm, train_edm
 from minignn.metrics import dataset_smiles, evaluate_molecules, reference_row
+from minignn.schedules import SCHEDULES
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- qm9_diffusion:begin -->", "<!-- qm9_diffusion:end -->"
@@ -211,12 +212,16 @@ def write_ablation_row(args, r: dict, model, info: dict, path: pathlib.Path) -> 
                                              ("--width", c.width), ("--layers", c.layers),
                                              ("--sample-steps", args.sample_steps)))
     flags += f" --time-power {args.time_power:g}" if args.time_power != 1 else ""
+    flags += f" --schedule {c.schedule}" if c.schedule != "cosine" else ""
+    if info.get("budget_min") and "--steps" not in info.get("command", "--steps"):  # trained for a time, not steps
+        flags += f" --budget-min {info['budget_min']:g}"
     flags += " --compile" if info.get("compile") else ""
     preamble = "\n".join([
         "## QM9 generation: ablations (EDM, short CPU runs)",
         "",
         "- protocol: each row trains from the same seed for a fixed number of steps (the learning-rate schedule "
-        "follows the steps, so a row does not depend on the machine's load), then samples `samples` molecules "
+        "follows the steps, so a row does not depend on the machine's load), or, where its flags say `--budget-min`, "
+        "for that many minutes of wall-clock time (its steps then depend on the load), then samples `samples` molecules "
         "with the EMA weights and evaluates them with minignn.metrics; `ms per step` is wall-clock time on a shared "
         "machine (compare the costs of changes with an idle-machine timing); `final loss` is the mean of the last 500 steps "
         "and compares only rows with the same loss (`--parametrization`, `--time-sampling`, `--bond-head`)",
@@ -243,7 +248,7 @@ def continue_from(path: pathlib.Path, config: EDMConfig, subset: str):
     (the flags' defaults) and its training set ``subset``."""
     model, info = load_edm(path)
     differ = [f"{k} {getattr(model.config, k)!r} (flags: {getattr(config, k)!r})"
-              for k in ("width", "layers", "rbf", "parametrization", "bond_head")
+              for k in ("width", "layers", "rbf", "parametrization", "bond_head", "schedule")
               if getattr(model.config, k) != getattr(config, k)]
     if differ:
         raise SystemExit(f"--init-from {path}: its model differs from the flags: {', '.join(differ)}")
@@ -291,6 +296,8 @@ def main(argv=None) -> dict:
     p.add_argument("--rbf", type=int, default=0, help="Gaussian distance features per edge beside d^2 (0: none, as EDM)")
     p.add_argument("--parametrization", default="eps", choices=["eps", "x0"],
                    help="what the EGNN predicts: the noise (EDM) or the clean molecule (loss weighted by clamp(SNR, 0.05, 1.5))")
+    p.add_argument("--schedule", default="cosine", choices=sorted(SCHEDULES),
+                   help="the noise schedule (cosine: Nichol & Dhariwal's; polynomial: EDM's polynomial_2, precision 1e-5)")
     p.add_argument("--bond-head", type=float, default=0.0, help="weight of an auxiliary bond-order loss (0: no bond head)")
     p.add_argument("--time-sampling", default="low_noise", choices=["uniform", "low_noise"],
                    help="training times: Beta(1, 2), twice as many low-noise steps (default, measured better), or U(0, 1) "
@@ -330,7 +337,7 @@ def main(argv=None) -> dict:
         log(f"loaded {ckpt} ({info.get('command', '?')})")
     else:
         config = EDMConfig(width=args.width, layers=args.layers, rbf=args.rbf, parametrization=args.parametrization,
-                           bond_head=args.bond_head > 0)
+                           bond_head=args.bond_head > 0, schedule=args.schedule)
         model, earlier = EDM(config, train.num_atoms), None
         if args.init_from:
             model, earlier = continue_from(pathlib.Path(args.init_from), config, args.subset)

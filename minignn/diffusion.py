@@ -37,13 +37,14 @@ from minignn.schedules import (  # noqa: F401  (re-exported: the schedules belon
     DiscreteSchedule,
     LinearSchedule,
     NoiseSchedule,
+    PolynomialSchedule,
     check_time,
     get_schedule,
     time_grid,
 )
 
 __all__ = [
-    "NoiseSchedule", "LinearSchedule", "CosineSchedule", "DiscreteSchedule", "get_schedule",
+    "NoiseSchedule", "LinearSchedule", "CosineSchedule", "PolynomialSchedule", "DiscreteSchedule", "get_schedule",
     "PREDICTIONS", "q_sample", "denoising_loss", "score_from_eps", "eps_from_score", "gaussian_score", "empirical_score",
     "reverse_sde_step", "ancestral_sample", "euler_maruyama_sample", "probability_flow_sample",
 ]
@@ -103,7 +104,7 @@ def q_sample(x0: Tensor, t, schedule="linear", noise: Tensor | None = None, gene
 
     Args:
         x0: clean data [..., D].  t: float, 0-dim tensor or [x0.shape[0]], in [0, 1].
-        schedule: a ``NoiseSchedule`` or a name ("linear", "cosine").
+        schedule: a ``NoiseSchedule`` or a name ("linear", "cosine", "polynomial").
         noise: eps [same shape as x0] (default: drawn with ``generator``).  For molecules, pass
             noise projected to the zero-centre-of-mass subspace.
     Returns: x_t [same shape as x0].

@@ -154,7 +154,7 @@ class EDMConfig:
     type_scale: float = 0.25  # s: h = s * one-hot
     coords_range: float = 15.0  # bound of each position update weight (EDM's tanh)
     pos_reduce: str = "sum"  # how a layer sums the edge vectors (EDM: sum)
-    schedule: str = "cosine"
+    schedule: str = "cosine"  # a name in minignn.schedules.SCHEDULES (EDM on QM9 used "polynomial")
     rbf: int = 0  # K Gaussian features of |r_dst - r_src| on [0, rbf_cutoff] beside d^2 (0: d^2 only, as EDM)
     rbf_cutoff: float = 5.0
     parametrization: str = "eps"  # "eps": the EGNN's displacement is eps (EDM); "x0": its output is x_0

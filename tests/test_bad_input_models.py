@@ -21,8 +21,8 @@ from minignn.graph import Graph
 from minignn.neighbours import fully_connected
 from minignn.plan import AggregationPlan
 from minignn.radial import BesselBasis
-from minignn.schedules import (CosineSchedule, DiscreteSchedule, LinearSchedule, NoiseSchedule, check_time, get_schedule,
-                               time_grid)
+from minignn.schedules import (CosineSchedule, DiscreteSchedule, LinearSchedule, NoiseSchedule, PolynomialSchedule,
+                               check_time, get_schedule, time_grid)
 
 L = torch.long
 NAN = float("nan")
@@ -307,6 +307,13 @@ CASES = [
     bad(LinearSchedule, "nan", "t", lambda: LinearSchedule().beta(NAN)),
     bad(CosineSchedule, "range", "s >= 0", lambda: CosineSchedule(s=-0.1)),
     bad(CosineSchedule, "dtype", "max_beta", lambda: CosineSchedule(max_beta="100")),
+    bad(PolynomialSchedule, "range", "power", lambda: PolynomialSchedule(power=0.5)),
+    bad(PolynomialSchedule, "range", "precision", lambda: PolynomialSchedule(precision=0.0)),
+    bad(PolynomialSchedule, "range", "precision", lambda: PolynomialSchedule(precision=0.5)),
+    bad(PolynomialSchedule, "dtype", "precision", lambda: PolynomialSchedule(precision="1e-5")),
+    bad(PolynomialSchedule, "nan", "t", lambda: PolynomialSchedule().beta(NAN)),
+    good(PolynomialSchedule, "valid", lambda: PolynomialSchedule(np.int64(3), np.float32(1e-4)).alpha_bar(1.0),
+         lambda r: abs(float(r) - 1e-4 / (1 - 1e-4)) < 1e-9),
     bad(get_schedule, "option", "noise schedule", lambda: get_schedule("sigmoid")),
     bad(check_time, "range", "t", lambda: check_time(1.5)),
     bad(check_time, "nan", "t", lambda: check_time(torch.tensor([0.5, NAN]))),

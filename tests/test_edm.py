@@ -312,6 +312,24 @@ def test_checkpoint_round_trip(tmp_path):
         load_edm(tmp_path / "missing.pt")
 
 
+def test_edm_with_its_polynomial_schedule_trains_samples_and_round_trips(tmp_path):
+    """EDMConfig(schedule="polynomial"): the model's alpha_bar is EDM's, the loss is finite and falls on a tiny set, the
+    samples keep zero centre of mass through the sharp beta near t = 1, and a checkpoint brings the schedule back."""
+    model = small_model(schedule="polynomial")
+    assert model.schedule.name == "polynomial" and abs(float(model.schedule.alpha_bar(0.5)) - 0.5625) < 1e-5
+    mols = tiny_molecules()
+    log = train_edm(model, mols, steps=60, batch_size=4, lr=3e-3, generator=gen(30), ema_decay=None)
+    assert all(math.isfinite(v) for v in log.losses)
+    assert sum(log.losses[-10:]) < sum(log.losses[:10])
+    samples, traj, counts = sample_molecules(model, 5, gen(31), steps=40, return_trajectory=True)
+    batch = torch.repeat_interleave(torch.arange(5), counts)
+    assert torch.isfinite(traj).all() and max(float(com(f[:, :3], batch, 5).abs().max()) for f in traj) < 1e-5
+    loaded, _ = load_edm(save_edm(tmp_path / "edm.pt", model))
+    assert loaded.config.schedule == "polynomial"
+    t = torch.linspace(0, 1, 11)
+    assert torch.equal(loaded.schedule.alpha_bar(t), model.schedule.alpha_bar(t))
+
+
 # -- bad input ---------------------------------------------------------------------------------------------
 
 def _bad_calls():
@@ -425,6 +443,17 @@ def test_benchmark_ablation_row_states_the_sampler_grid(tmp_path):
     assert rows["grid"]["flags"].endswith("--sample-steps 250 --time-power 2 --compile`")
     assert "--time-power" not in rows["uniform"]["flags"]
     assert rows["grid"]["mol. stab. (%)"] == "53.3" and rows["grid"]["ms per step"] == "249"
+    # a run for a wall-clock budget (no --steps in its command) says so; a schedule other than cosine is listed
+    polynomial = EDM(EDMConfig(**{**model.config.__dict__, "schedule": "polynomial"}))
+    args = Namespace(ablation="budget", bond_head=0.0, time_sampling="low_noise", sample_steps=250, time_power=2.0)
+    for label, command in (("budget", "python benchmarks/qm9_diffusion.py --threads 1"),
+                           ("steps", "python benchmarks/qm9_diffusion.py --steps 6000")):
+        info = dict(compile=True, budget_min=120.0, command=command)
+        bench.write_ablation_row(Namespace(**{**vars(args), "ablation": label}), r, polynomial, info, path)
+    rows = {row["change"]: row for row in results.section_table(results.read_section("qm9_diffusion_ablations", path))}
+    assert rows["budget"]["flags"].endswith("--time-power 2 --schedule polynomial --budget-min 120 --compile`")
+    assert rows["steps"]["flags"].endswith("--time-power 2 --schedule polynomial --compile`")
+    assert "--schedule" not in rows["grid"]["flags"] and "--budget-min" not in rows["grid"]["flags"]
 
 
 def test_benchmark_continues_a_saved_model_only_with_its_configuration(tmp_path):
@@ -443,6 +472,8 @@ def test_benchmark_continues_a_saved_model_only_with_its_configuration(tmp_path)
         assert torch.equal(a, b)
     with pytest.raises(SystemExit, match=r"differs from the flags: width 16 \(flags: 32\)"):
         bench.continue_from(path, EDMConfig(**{**model.config.__dict__, "width": 32}), "heavy8")
+    with pytest.raises(SystemExit, match=r"differs from the flags: schedule 'cosine' \(flags: 'polynomial'\)"):
+        bench.continue_from(path, EDMConfig(**{**model.config.__dict__, "schedule": "polynomial"}), "heavy8")
     with pytest.raises(SystemExit, match="trained on --subset 'heavy8', not 'heavy6'"):
         bench.continue_from(path, same, "heavy6")
     metrics = dict(atom_stability=0.9, mol_stability=0.3, validity=0.6, uniqueness=0.95, valid_and_unique=0.57,
