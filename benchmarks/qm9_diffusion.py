@@ -425,7 +425,7 @@ def main(argv=None) -> dict:
         load_edm(ckpt)  # reloads with weights_only=True
         write_section(section(r), pathlib.Path(args.results))
         log(f"wrote {ckpt} ({r['checkpoint_kb']:.0f} kB) and the qm9_diffusion section of {args.results}")
-    else:
+    elif not (args.ablation and not args.no_write):  # an ablation run wrote its row above
         log("nothing written (--quick without --write, or --no-write)")
     return r
 
